@@ -1,0 +1,291 @@
+"""The ``reelroi`` command line (SPEC section 6)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+import orjson
+
+from attribution.errors import ConfigError, ReelroiError
+from attribution.policy import Policy, parse_duration
+from reelroi import __version__
+from reelroi.settings import ClickHouseSettings, ReelroiSettings, with_password
+
+FORMATS = ("table", "json", "csv")
+
+
+def _env_help(text: str, var: str, default: Any = None) -> str:
+    shown = f" (env {var}" + (f"; default {default}" if default is not None else "") + ")"
+    return text + shown
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def _add_db(p: argparse.ArgumentParser, env: ReelroiSettings) -> None:
+    p.add_argument(
+        "--db",
+        default=env.db,
+        help=_env_help("ClickHouse DSN: chdb:///dir (embedded) or http://user:pass@host:8123/db", "REELROI_DB", env.db),
+    )
+
+
+def _add_policy(p: argparse.ArgumentParser, env: ReelroiSettings, defaults: bool = True) -> None:
+    def d(value: str) -> str | None:
+        return value if defaults else None
+
+    p.add_argument("--tz", default=d(env.tz), help=_env_help("reporting time zone", "REELROI_TZ", env.tz))
+    p.add_argument(
+        "--currency", default=d(env.currency), help=_env_help("reporting currency", "REELROI_CURRENCY", env.currency)
+    )
+    p.add_argument(
+        "--click-window",
+        default=d(env.click_window),
+        help=_env_help("click window, e.g. 7d, 72h", "REELROI_CLICK_WINDOW", env.click_window),
+    )
+    p.add_argument(
+        "--view-window",
+        default=d(env.view_window),
+        help=_env_help("view-through window, e.g. 24h", "REELROI_VIEW_WINDOW", env.view_window),
+    )
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = ReelroiSettings()
+    parser = argparse.ArgumentParser(
+        prog="reelroi", description="Event-sourced ad and unlock attribution for micro short dramas."
+    )
+    parser.add_argument("--version", action="version", version=f"reelroi {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("replay", help="rebuild every derived table from event files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines files (.gz allowed, - for stdin)")
+    _add_db(p, env)
+    _add_policy(p, env)
+    p.add_argument("--batch-size", type=int, default=50_000, help="records per engine batch (default 50000)")
+
+    p = sub.add_parser("reattribute", help="rebuild derived tables from the stored event log under a new policy")
+    _add_db(p, env)
+    _add_policy(p, env, defaults=False)
+
+    p = sub.add_parser("roi", help="ROI by source and cohort")
+    _add_db(p, env)
+    p.add_argument("--from", dest="date_from", type=_date, help="first cohort date (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", type=_date, help="last cohort date (YYYY-MM-DD)")
+    p.add_argument("--source-kind", choices=("campaign", "plan", "organic"), help="only this kind of source")
+    _add_format(p)
+
+    p = sub.add_parser("commission", help="commission by creator, plan and day")
+    _add_db(p, env)
+    p.add_argument("--creator", help="only this creator_id")
+    p.add_argument("--from", dest="date_from", type=_date, help="first date (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", type=_date, help="last date (YYYY-MM-DD)")
+    _add_format(p)
+
+    p = sub.add_parser("rejects", help="rejection counts by reason, and duplicates")
+    _add_db(p, env)
+    _add_format(p)
+    p.add_argument("--show", type=int, default=0, metavar="N", help="also list the N latest rejected records")
+
+    p = sub.add_parser("schema", help="write the JSON Schema of every event type")
+    p.add_argument("--out", help="write to this file instead of stdout")
+
+    p = sub.add_parser("generate", help="write realistic generated events as JSON lines")
+    p.add_argument("--out", default="-", help="output file (.gz compresses; default stdout)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--days", type=int, default=1)
+    p.add_argument("--start-date", type=_date, default=date(2026, 11, 1))
+    p.add_argument("--campaigns", type=int, default=40)
+    p.add_argument("--plans", type=int, default=15)
+    p.add_argument("--events", type=int, default=None, help="scale users to about this many lines")
+    p.add_argument("--malformed-share", type=float, default=0.002)
+    p.add_argument("--duplicate-share", type=float, default=0.01)
+    return parser
+
+
+def _policy(args: argparse.Namespace, base: Policy | None = None) -> Policy:
+    base = base or Policy()
+    try:
+        return Policy(
+            currency=args.currency or base.currency,
+            tz=args.tz or base.tz,
+            click_window_s=parse_duration(args.click_window) if args.click_window else base.click_window_s,
+            view_window_s=parse_duration(args.view_window) if args.view_window else base.view_window_s,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _open_store(dsn: str) -> tuple[Any, str]:
+    from sinks.connection import connect, database_of
+    from sinks.schema import migrate
+
+    ch = ClickHouseSettings()
+    client = connect(with_password(dsn, ch.password))
+    db = database_of(dsn, ch.database)
+    migrate(client, db)
+    return client, db
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from reelroi.replay import replay
+    from reelroi.sources_io import check_inputs, read_records
+    from sinks.writer import ClickHouseSink
+
+    policy = _policy(args)
+    check_inputs(args.files)
+    if args.batch_size < 1:
+        raise ConfigError("--batch-size must be at least 1")
+    client, db = _open_store(args.db)
+    stats = replay(ClickHouseSink(client, db), policy, read_records(args.files, args.batch_size))
+    _summary("replayed", stats)
+    return 0
+
+
+def cmd_reattribute(args: argparse.Namespace) -> int:
+    from reelroi.replay import reattribute
+    from sinks.writer import ClickHouseSink
+
+    client, db = _open_store(args.db)
+    sink = ClickHouseSink(client, db)
+    saved = sink.load_settings()
+    base = Policy(
+        currency=saved.get("policy.currency", "CNY"),
+        tz=saved.get("policy.tz", "Asia/Shanghai"),
+        click_window_s=parse_duration(saved.get("policy.click_window", "7d")),
+        view_window_s=parse_duration(saved.get("policy.view_window", "24h")),
+    )
+    stats = reattribute(sink, _policy(args, base))
+    _summary("re-attributed", stats)
+    return 0
+
+
+def _summary(verb: str, stats: Any) -> None:
+    rate = stats.records / stats.seconds if stats.seconds else 0
+    print(
+        f"{verb} {stats.records:,} records: {stats.events:,} events, {stats.rejected:,} rejected, "
+        f"{stats.duplicates:,} duplicates in {stats.seconds:.1f}s ({rate:,.0f} records/s)",
+        file=sys.stderr,
+    )
+
+
+def cmd_roi(args: argparse.Namespace) -> int:
+    from reelroi.formatting import render, roi_report
+    from sinks.reports import roi_rows
+
+    client, db = _open_store(args.db)
+    rows = roi_report(roi_rows(client, db, args.date_from, args.date_to, args.source_kind))
+    print(render(rows, args.format))
+    return 0
+
+
+def cmd_commission(args: argparse.Namespace) -> int:
+    from reelroi.formatting import commission_report, render
+    from sinks.reports import commission_rows
+
+    client, db = _open_store(args.db)
+    rows = commission_report(commission_rows(client, db, args.creator, args.date_from, args.date_to))
+    print(render(rows, args.format))
+    return 0
+
+
+def cmd_rejects(args: argparse.Namespace) -> int:
+    from reelroi.formatting import render
+    from sinks.reports import recent_rejections, rejection_counts
+
+    client, db = _open_store(args.db)
+    counts = rejection_counts(client, db)
+    if args.format == "json":
+        print(orjson.dumps(counts).decode())
+    else:
+        rows: list[dict[str, Any]] = [{"reason": k, "count": v} for k, v in counts["rejected"].items()]
+        rows.append({"reason": "(duplicates ignored)", "count": counts["duplicates"]})
+        print(render(rows, args.format))
+    if args.show > 0:
+        for row in recent_rejections(client, db, args.show):
+            print(f"{row['reason']}\t{row['origin']}\t{row['detail']}\t{row['raw']}", file=sys.stderr)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from schemas.jsonschema import event_json_schemas
+
+    text = orjson.dumps(event_json_schemas(), option=orjson.OPT_INDENT_2).decode()
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import gzip
+
+    from reelroi.generator import GeneratorConfig, generate
+
+    cfg = GeneratorConfig(
+        seed=args.seed,
+        start_date=args.start_date,
+        days=args.days,
+        campaigns=args.campaigns,
+        plans=args.plans,
+        events=args.events,
+        malformed_share=args.malformed_share,
+        duplicate_share=args.duplicate_share,
+    )
+    if args.out == "-":
+        out = sys.stdout.buffer
+        for line in generate(cfg):
+            out.write(line)
+        out.flush()
+        return 0
+    opener: Callable[..., Any] = gzip.open if args.out.endswith(".gz") else open
+    with opener(args.out, "wb") as handle:
+        for line in generate(cfg):
+            handle.write(line)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "replay": cmd_replay,
+    "reattribute": cmd_reattribute,
+    "roi": cmd_roi,
+    "commission": cmd_commission,
+    "rejects": cmd_rejects,
+    "schema": cmd_schema,
+    "generate": cmd_generate,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ReelroiError as exc:
+        print(f"reelroi {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print(f"reelroi {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Event and report schemas: pydantic models and the decoder. Depends on nothing internal."""

@@ -1,0 +1,1 @@
+"""ClickHouse: schema migrations, row mappers, the batch writer and report queries."""

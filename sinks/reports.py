@@ -1,0 +1,113 @@
+"""The reports of SPEC section 5, computed by ClickHouse over the fact tables.
+
+Aggregation happens in SQL (views ``roi_cohorts`` and ``commission_daily``);
+Python only divides for ROI and rounds for display.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from sinks.connection import translate
+
+ROI_MONEY = (
+    "spend", "revenue_iap", "revenue_iaa", "refunds", "revenue_d0", "revenue_d1", "revenue_d3", "revenue_d7",
+    "revenue_total", "commission",
+)  # fmt: skip
+ROI_COLUMNS = ("source_kind", "source_id", "cohort_date", "spend", "new_users", "payers", *ROI_MONEY[1:])
+COMMISSION_COLUMNS = ("creator_id", "plan_id", "date", "gross", "refunds", "net", "commission")
+
+
+def _query(client: Client, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        result = client.query(sql, parameters=parameters)
+    except Exception as exc:  # noqa: BLE001
+        raise translate(exc, "report query failed") from exc
+    names = result.column_names
+    return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+
+def roi_rows(
+    client: Client,
+    db: str,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    source_kind: str | None = None,
+) -> list[dict[str, Any]]:
+    """ROI by (source_kind, source_id, cohort_date), money as exact Decimals (ROI not yet divided)."""
+    where, params = [], {}
+    if date_from:
+        where.append("cohort_date >= {date_from:Date32}")
+        params["date_from"] = date_from
+    if date_to:
+        where.append("cohort_date <= {date_to:Date32}")
+        params["date_to"] = date_to
+    if source_kind:
+        where.append("source_kind = {source_kind:String}")
+        params["source_kind"] = source_kind
+    sql = f"SELECT {', '.join(ROI_COLUMNS)} FROM {db}.roi_cohorts"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY source_kind, source_id, cohort_date"
+    rows = _query(client, sql, params)
+    for row in rows:
+        for name in ROI_MONEY:
+            row[name] = Decimal(row[name] or 0)
+        row["new_users"] = int(row["new_users"] or 0)
+        row["payers"] = int(row["payers"] or 0)
+    return rows
+
+
+def commission_rows(
+    client: Client,
+    db: str,
+    creator_id: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> list[dict[str, Any]]:
+    """Commission by (creator_id, plan_id, date)."""
+    where, params = [], {}
+    if creator_id is not None:
+        where.append("creator_id = {creator_id:String}")
+        params["creator_id"] = creator_id
+    if date_from:
+        where.append("date >= {date_from:Date32}")
+        params["date_from"] = date_from
+    if date_to:
+        where.append("date <= {date_to:Date32}")
+        params["date_to"] = date_to
+    sql = f"SELECT {', '.join(COMMISSION_COLUMNS)} FROM {db}.commission_daily"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY creator_id, plan_id, date"
+    rows = _query(client, sql, params)
+    for row in rows:
+        for name in ("gross", "refunds", "net", "commission"):
+            row[name] = Decimal(row[name])
+    return rows
+
+
+def rejection_counts(client: Client, db: str) -> dict[str, Any]:
+    """``{"rejected": {reason: count}, "duplicates": count}``."""
+    rejected = _query(
+        client, f"SELECT reason, count() AS n FROM {db}.rejections FINAL GROUP BY reason ORDER BY reason", {}
+    )
+    duplicates = _query(client, f"SELECT count() AS n FROM {db}.duplicates FINAL", {})
+    return {
+        "rejected": {row["reason"]: int(row["n"]) for row in rejected},
+        "duplicates": int(duplicates[0]["n"]) if duplicates else 0,
+    }
+
+
+def recent_rejections(client: Client, db: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest rejected records with their reason and original bytes, for operators."""
+    return _query(
+        client,
+        f"SELECT reason, detail, event_id, type, origin, raw FROM {db}.rejections FINAL "
+        "ORDER BY version DESC LIMIT {limit:UInt32}",
+        {"limit": limit},
+    )

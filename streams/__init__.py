@@ -1,0 +1,1 @@
+"""Kafka adapters: the faust-streaming app, topics and the embedded broker launcher."""
