@@ -139,13 +139,17 @@ class Engine:
         elif isinstance(event, ev.Refund):
             order = st.orders.setdefault(event.order_id, OrderState())
             order.refunds.append(
-                RefundRec(ts_us, event.event_id, event.amount, event.currency, self._dates.of_micros(ts_us), origin, raw)
+                RefundRec(
+                    ts_us, event.event_id, event.amount, event.currency, self._dates.of_micros(ts_us), origin, raw
+                )
             )
             dirty.orders.add(event.order_id)
         elif isinstance(event, ev.AdUnlock):
             user = self._user(event.user_id)
             user.unlocks.append(
-                UnlockRec(ts_us, event.event_id, event.revenue, event.currency, self._dates.of_micros(ts_us), origin, raw)
+                UnlockRec(
+                    ts_us, event.event_id, event.revenue, event.currency, self._dates.of_micros(ts_us), origin, raw
+                )
             )
             st.unlock_users_by_currency.setdefault(event.currency, set()).add(event.user_id)
             dirty.users.add(event.user_id)
@@ -210,7 +214,9 @@ class Engine:
         for key in dirty.spend:
             self._count_spend(key, out)
 
-    def _set_verdict(self, event_id: str, new: Verdict | None, origin: str, raw: bytes, type_: str, out: Outputs) -> None:
+    def _set_verdict(
+        self, event_id: str, new: Verdict | None, origin: str, raw: bytes, type_: str, out: Outputs
+    ) -> None:
         """Record whether an event counts, emitting rejection/duplicate rows and their retractions."""
         verdicts = self.state.verdicts
         old = verdicts.get(event_id)
@@ -365,7 +371,9 @@ class Engine:
             rate = self.fx.rate(version.currency, version.period_date)
             verdict = None
             if rate is None:
-                verdict = Verdict(NO_FX_RATE, f"no {version.currency} rate effective on or before {version.period_date}")
+                verdict = Verdict(
+                    NO_FX_RATE, f"no {version.currency} rate effective on or before {version.period_date}"
+                )
             elif best is None or version > best:
                 best, best_rate = version, rate
             self._set_verdict(version.event_id, verdict, version.origin, version.raw, "ad_spend", out)
@@ -399,9 +407,7 @@ _EPOCH_DATE = date(1970, 1, 1)
 
 
 def _retracted_money(event_id: str) -> MoneyFact:
-    return MoneyFact(
-        event_id, "", "", "", 0, _EPOCH_DATE, "", "", _EPOCH_DATE, "", ZERO, ZERO, ZERO, "", ZERO, False
-    )
+    return MoneyFact(event_id, "", "", "", 0, _EPOCH_DATE, "", "", _EPOCH_DATE, "", ZERO, ZERO, ZERO, "", ZERO, False)
 
 
 def _retracted_spend(key: tuple[str, int]) -> SpendFact:

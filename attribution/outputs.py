@@ -9,7 +9,7 @@ replaces the earlier one; ``active=False`` retracts a row that no longer holds
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+import datetime as dt
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -55,7 +55,7 @@ class UserFact(NamedTuple):
     source_kind: str
     source_id: str
     touch: str  # click_id | device | view | organic | no_redirect
-    cohort_date: date
+    cohort_date: dt.date
     acquired_us: int
     active: bool = True
 
@@ -72,10 +72,10 @@ class MoneyFact(NamedTuple):
     user_id: str
     order_id: str
     ts_us: int
-    date: date
+    date: dt.date
     source_kind: str
     source_id: str
-    cohort_date: date
+    cohort_date: dt.date
     currency: str
     amount: Decimal
     rate: Decimal
@@ -90,7 +90,7 @@ class SpendFact(NamedTuple):
 
     campaign_id: str
     period_us: int
-    date: date
+    date: dt.date
     event_id: str
     currency: str
     amount: Decimal
@@ -116,7 +116,7 @@ class PlanRow(NamedTuple):
 
 class FxRow(NamedTuple):
     currency: str
-    effective_date: date
+    effective_date: dt.date
     rate: Decimal
 
 
@@ -135,8 +135,8 @@ class Outputs:
     fx: list[FxRow] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return sum(len(getattr(self, name)) for name in self.__slots__)  # type: ignore[attr-defined]
+        return sum(len(getattr(self, name)) for name in self.__slots__)
 
     def extend(self, other: Outputs) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             getattr(self, name).extend(getattr(other, name))

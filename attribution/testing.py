@@ -37,7 +37,9 @@ def campaign(**kw: Any) -> bytes:
 
 
 def plan(**kw: Any) -> bytes:
-    return _event("promotion_plan", {"plan_id": "pB", "creator_id": "cr1", "drama_id": "dr1", "commission_rate": "0.3"}, kw)
+    return _event(
+        "promotion_plan", {"plan_id": "pB", "creator_id": "cr1", "drama_id": "dr1", "commission_rate": "0.3"}, kw
+    )
 
 
 def fx(**kw: Any) -> bytes:

@@ -28,7 +28,7 @@ def _open(path: str) -> BinaryIO:
         return gzip.GzipFile(fileobj=stream) if head == b"\x1f\x8b" else stream  # type: ignore[return-value]
     if path.endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
+    return open(path, "rb")
 
 
 def read_records(paths: list[str], batch_size: int = 50_000) -> Iterator[list[Record]]:

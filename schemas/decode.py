@@ -23,10 +23,6 @@ INVALID_JSON = "invalid_json"
 UNKNOWN_TYPE = "unknown_type"
 INVALID_FIELD = "invalid_field"
 
-# A JSON number with a fraction or exponent (a false positive inside a string
-# only costs an exact re-parse).
-_FRACTIONAL_NUMBER = re.compile(rb"[:,\[]\s*-?[0-9]+[.eE]")
-
 
 @dataclass(frozen=True, slots=True)
 class Invalid:
@@ -38,10 +34,21 @@ class Invalid:
     type: str = ""
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_EXACT_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constants)
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# Fields that carry money or rates: a JSON number there must stay exact.
+_DECIMAL_FIELDS = ("amount", "revenue", "rate", "commission_rate")
+
+
 def _exact_numbers(raw: bytes) -> Any:
     # orjson turns 12.99 into a binary float; money must stay exact, so a line
-    # that has fractional JSON numbers is parsed again keeping them decimal.
-    return json.loads(raw, parse_float=Decimal)
+    # with a fractional JSON number in a money field is parsed again keeping
+    # its numbers decimal (floats anywhere else are invalid fields anyway).
+    return _EXACT_DECODER.decode(raw.decode("utf-8"))
 
 
 def _describe(error: ValidationError) -> str:
@@ -58,11 +65,18 @@ def decode(raw: bytes) -> Event | Invalid:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return Invalid(INVALID_JSON, f"not UTF-8 JSON: {exc}")
+        if not _LONG_NUMBER.search(raw):
+            return Invalid(INVALID_JSON, f"not UTF-8 JSON: {exc}")
+        try:  # orjson stops at 64-bit integers; a huge amount is an invalid field, not bad JSON
+            data = _exact_numbers(raw)
+        except ValueError:
+            return Invalid(INVALID_JSON, f"not UTF-8 JSON: {exc}")
     if type(data) is not dict:
         return Invalid(INVALID_JSON, f"JSON {type(data).__name__} is not an object")
-    if _FRACTIONAL_NUMBER.search(raw):
-        data = _exact_numbers(raw)
+    for name in _DECIMAL_FIELDS:
+        if type(data.get(name)) is float:
+            data = _exact_numbers(raw)
+            break
     event_type = data.get("type")
     event_id = data.get("event_id")
     event_id = event_id if type(event_id) is str else ""

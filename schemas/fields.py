@@ -9,9 +9,9 @@ or it is an ``invalid_field`` rejection. Each also carries its JSON Schema, whic
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from decimal import Decimal
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import PlainValidator, StringConstraints, WithJsonSchema
@@ -83,6 +83,7 @@ def _cached(parse: Callable[[Any], T]) -> Callable[[Any], T]:
     return parse_cached
 
 
+@_cached
 def parse_money(value: Any) -> Decimal:
     """Money: >= 0, < 10^12, at most 4 fractional digits once trailing zeros are dropped."""
     amount = _decimal(value, "money")
@@ -93,6 +94,7 @@ def parse_money(value: Any) -> Decimal:
     return amount
 
 
+@_cached
 def parse_rate(value: Any) -> Decimal:
     """A rate: the money forms with any number of fractional digits."""
     rate = _decimal(value, "rate")
@@ -101,18 +103,22 @@ def parse_rate(value: Any) -> Decimal:
     return rate
 
 
+@_cached
 def parse_timestamp(value: Any) -> datetime:
     """RFC 3339 with an explicit offset (``Z`` or ``±HH:MM``)."""
     if type(value) is not str or not _RFC3339.fullmatch(value):
         raise ValueError("timestamp must be RFC 3339 with an offset, e.g. 2026-11-01T08:00:00+08:00")
     try:
         parsed = datetime.fromisoformat(value)
-        parsed.timestamp()  # out-of-range instants (year 1 with a + offset) fail here
+        if parsed.year <= 1 or parsed.year >= 9999:
+            # an instant whose UTC or local date leaves years 1-9999 cannot be dated
+            parsed.astimezone(UTC).astimezone(timezone(timedelta(hours=14))).astimezone(timezone(timedelta(hours=-14)))
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"timestamp is not a valid instant: {exc}") from None
     return parsed
 
 
+@_cached
 def parse_date(value: Any) -> date:
     """A calendar date ``YYYY-MM-DD``."""
     if type(value) is not str or not _DATE.fullmatch(value):
@@ -123,6 +129,7 @@ def parse_date(value: Any) -> date:
         raise ValueError(f"invalid date: {exc}") from None
 
 
+@_cached
 def parse_currency(value: Any) -> str:
     """ISO 4217: three capital letters."""
     if type(value) is not str or not _CURRENCY.fullmatch(value):
@@ -147,11 +154,6 @@ _MONEY_SCHEMA = {
     "description": "decimal >= 0 and < 10^12, at most 4 fractional digits once trailing zeros are dropped",
 }
 
-parse_money = _cached(parse_money)
-parse_rate = _cached(parse_rate)
-parse_timestamp = _cached(parse_timestamp)
-parse_date = _cached(parse_date)
-parse_currency = _cached(parse_currency)
 
 Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
 Money = Annotated[Decimal, PlainValidator(parse_money), WithJsonSchema(_MONEY_SCHEMA)]
@@ -166,7 +168,5 @@ Timestamp = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "description": "RFC 3339 with offset"}),
 ]
 CalendarDate = Annotated[date, PlainValidator(parse_date), WithJsonSchema({"type": "string", "format": "date"})]
-Currency = Annotated[
-    str, PlainValidator(parse_currency), WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})
-]
+Currency = Annotated[str, PlainValidator(parse_currency), WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})]
 SchemaVersion = Annotated[int, PlainValidator(parse_schema_version), WithJsonSchema({"type": "integer"})]

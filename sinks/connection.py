@@ -48,7 +48,7 @@ def connect(dsn: str) -> Client:
         return clickhouse_connect.get_client(dsn=server, connect_timeout=5, send_receive_timeout=300)
     except ConfigError:
         raise
-    except Exception as exc:  # noqa: BLE001 - every driver failure becomes one clear line
+    except Exception as exc:
         raise translate(exc, f"cannot open ClickHouse at {redact(dsn)}") from exc
 
 
@@ -77,5 +77,5 @@ def translate(exc: BaseException, what: str) -> SinkError:
 def command(client: Client, sql: str, parameters: dict[str, Any] | None = None) -> Any:
     try:
         return client.command(sql, parameters=parameters)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise translate(exc, "ClickHouse command failed") from exc

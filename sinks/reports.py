@@ -25,7 +25,7 @@ COMMISSION_COLUMNS = ("creator_id", "plan_id", "date", "gross", "refunds", "net"
 def _query(client: Client, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         result = client.query(sql, parameters=parameters)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise translate(exc, "report query failed") from exc
     names = result.column_names
     return [dict(zip(names, row, strict=True)) for row in result.result_rows]
@@ -39,7 +39,8 @@ def roi_rows(
     source_kind: str | None = None,
 ) -> list[dict[str, Any]]:
     """ROI by (source_kind, source_id, cohort_date), money as exact Decimals (ROI not yet divided)."""
-    where, params = [], {}
+    where: list[str] = []
+    params: dict[str, Any] = {}
     if date_from:
         where.append("cohort_date >= {date_from:Date32}")
         params["date_from"] = date_from
@@ -70,7 +71,8 @@ def commission_rows(
     date_to: date | None = None,
 ) -> list[dict[str, Any]]:
     """Commission by (creator_id, plan_id, date)."""
-    where, params = [], {}
+    where: list[str] = []
+    params: dict[str, Any] = {}
     if creator_id is not None:
         where.append("creator_id = {creator_id:String}")
         params["creator_id"] = creator_id

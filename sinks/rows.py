@@ -60,7 +60,13 @@ REJECTIONS = [
     ("key", "String"), ("reason", "String"), ("detail", "String"), ("event_id", "String"), ("type", "String"),
     ("origin", "String"), ("raw", "String"), ("is_deleted", "UInt8"),
 ]  # fmt: skip
-DUPLICATES = [("key", "String"), ("kind", "String"), ("event_id", "String"), ("origin", "String"), ("is_deleted", "UInt8")]
+DUPLICATES = [
+    ("key", "String"),
+    ("kind", "String"),
+    ("event_id", "String"),
+    ("origin", "String"),
+    ("is_deleted", "UInt8"),
+]
 USERS = [
     ("user_id", "String"), ("source_kind", "String"), ("source_id", "String"), ("touch", "String"),
     ("cohort_date", "Int32"), ("acquired", "Int64"), ("is_deleted", "UInt8"),
@@ -75,7 +81,13 @@ SPEND = [
     ("campaign_id", "String"), ("period_start", "Int64"), ("date", "Int32"), ("event_id", "String"),
     ("currency", "String"), ("amount", "String"), ("rate", "String"), ("value", "String"), ("is_deleted", "UInt8"),
 ]  # fmt: skip
-CAMPAIGNS = [("campaign_id", "String"), ("platform", "String"), ("drama_id", "String"), ("buyer_id", "String"), ("name", "String")]
+CAMPAIGNS = [
+    ("campaign_id", "String"),
+    ("platform", "String"),
+    ("drama_id", "String"),
+    ("buyer_id", "String"),
+    ("name", "String"),
+]
 PLANS = [("plan_id", "String"), ("creator_id", "String"), ("drama_id", "String"), ("commission_rate", "String")]
 FX = [("currency", "String"), ("effective_date", "Int32"), ("rate", "String")]
 
@@ -104,7 +116,15 @@ def blocks(out: Outputs) -> list[Block]:
             "users",
             USERS,
             [
-                (u.user_id, u.source_kind, u.source_id, u.touch, day(u.cohort_date), u.acquired_us, 0 if u.active else 1)
+                (
+                    u.user_id,
+                    u.source_kind,
+                    u.source_id,
+                    u.touch,
+                    day(u.cohort_date),
+                    u.acquired_us,
+                    0 if u.active else 1,
+                )
                 for u in _last_by_key(out.users, lambda u: u.user_id)
             ],
         ),
@@ -113,10 +133,23 @@ def blocks(out: Outputs) -> list[Block]:
             MONEY,
             [
                 (
-                    m.event_id, m.kind, m.user_id, m.order_id, m.ts_us, day(m.date), m.source_kind, m.source_id,
-                    day(m.cohort_date), m.currency, dec(m.amount), dec(m.rate), dec(m.value), m.creator_id,
-                    dec(m.commission), 0 if m.active else 1,
-                )  # fmt: skip
+                    m.event_id,
+                    m.kind,
+                    m.user_id,
+                    m.order_id,
+                    m.ts_us,
+                    day(m.date),
+                    m.source_kind,
+                    m.source_id,
+                    day(m.cohort_date),
+                    m.currency,
+                    dec(m.amount),
+                    dec(m.rate),
+                    dec(m.value),
+                    m.creator_id,
+                    dec(m.commission),
+                    0 if m.active else 1,
+                )
                 for m in _last_by_key(out.money, lambda m: m.event_id)
             ],
         ),
@@ -125,9 +158,16 @@ def blocks(out: Outputs) -> list[Block]:
             SPEND,
             [
                 (
-                    s.campaign_id, s.period_us, day(s.date), s.event_id, s.currency, dec(s.amount), dec(s.rate),
-                    dec(s.value), 0 if s.active else 1,
-                )  # fmt: skip
+                    s.campaign_id,
+                    s.period_us,
+                    day(s.date),
+                    s.event_id,
+                    s.currency,
+                    dec(s.amount),
+                    dec(s.rate),
+                    dec(s.value),
+                    0 if s.active else 1,
+                )
                 for s in _last_by_key(out.spend, lambda s: (s.campaign_id, s.period_us))
             ],
         ),

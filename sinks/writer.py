@@ -51,7 +51,7 @@ class ClickHouseSink:
                     column_type_names=[*block.types, "UInt64"],
                     column_oriented=True,
                 )
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise translate(exc, f"insert into {self.db}.{block.table} failed") from exc
             written += n
         self.rows_written += written

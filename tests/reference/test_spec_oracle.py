@@ -15,10 +15,24 @@ from .spec_oracle import read_event_lines, reference_reports
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 ROI_COLUMNS = [
-    "source_kind", "source_id", "cohort_date", "spend", "new_users", "payers",
-    "revenue_iap", "revenue_iaa", "refunds", "revenue_d0", "revenue_d1",
-    "revenue_d3", "revenue_d7", "revenue_total", "commission",
-    "roi_d0", "roi_d7", "roi_total",
+    "source_kind",
+    "source_id",
+    "cohort_date",
+    "spend",
+    "new_users",
+    "payers",
+    "revenue_iap",
+    "revenue_iaa",
+    "refunds",
+    "revenue_d0",
+    "revenue_d1",
+    "revenue_d3",
+    "revenue_d7",
+    "revenue_total",
+    "commission",
+    "roi_d0",
+    "roi_d7",
+    "roi_total",
 ]
 
 
@@ -47,6 +61,7 @@ def run(*events, **kw):
 
 # -- small event builders --------------------------------------------------
 
+
 def click(eid, ts, click_id, device, campaign=None, plan=None):
     e = {"type": "click", "event_id": eid, "ts": ts, "click_id": click_id, "device_id": device}
     if campaign is not None:
@@ -70,8 +85,17 @@ def redirect(eid, ts, user, click_id=None, device=None):
 
 
 def payment(eid, ts, order, user, amount, currency="CNY"):
-    return {"type": "payment", "event_id": eid, "ts": ts, "order_id": order, "user_id": user,
-            "drama_id": "dr1", "amount": amount, "currency": currency, "kind": "unlock"}
+    return {
+        "type": "payment",
+        "event_id": eid,
+        "ts": ts,
+        "order_id": order,
+        "user_id": user,
+        "drama_id": "dr1",
+        "amount": amount,
+        "currency": currency,
+        "kind": "unlock",
+    }
 
 
 def refund(eid, ts, order, amount, currency="CNY"):
@@ -79,23 +103,50 @@ def refund(eid, ts, order, amount, currency="CNY"):
 
 
 def unlock(eid, ts, user, revenue, currency="CNY"):
-    return {"type": "ad_unlock", "event_id": eid, "ts": ts, "user_id": user, "drama_id": "dr1",
-            "revenue": revenue, "currency": currency}
+    return {
+        "type": "ad_unlock",
+        "event_id": eid,
+        "ts": ts,
+        "user_id": user,
+        "drama_id": "dr1",
+        "revenue": revenue,
+        "currency": currency,
+    }
 
 
 def spend(eid, ts, campaign, period_start, amount, currency="CNY"):
-    return {"type": "ad_spend", "event_id": eid, "ts": ts, "campaign_id": campaign,
-            "period_start": period_start, "amount": amount, "currency": currency}
+    return {
+        "type": "ad_spend",
+        "event_id": eid,
+        "ts": ts,
+        "campaign_id": campaign,
+        "period_start": period_start,
+        "amount": amount,
+        "currency": currency,
+    }
 
 
 def fx(eid, ts, currency, rate, effective_date):
-    return {"type": "fx_rate", "event_id": eid, "ts": ts, "currency": currency, "rate": rate,
-            "effective_date": effective_date}
+    return {
+        "type": "fx_rate",
+        "event_id": eid,
+        "ts": ts,
+        "currency": currency,
+        "rate": rate,
+        "effective_date": effective_date,
+    }
 
 
 def plan_cfg(eid, ts, plan, creator, rate):
-    return {"type": "promotion_plan", "event_id": eid, "ts": ts, "plan_id": plan, "creator_id": creator,
-            "drama_id": "dr1", "commission_rate": rate}
+    return {
+        "type": "promotion_plan",
+        "event_id": eid,
+        "ts": ts,
+        "plan_id": plan,
+        "creator_id": creator,
+        "drama_id": "dr1",
+        "commission_rate": rate,
+    }
 
 
 def roi_rows(report):
@@ -113,20 +164,82 @@ def source_of_user(report):
 # SPEC 3: the worked example
 # ---------------------------------------------------------------------------
 
+
 def test_worked_example():
     lines = read_event_lines(DATA / "spec_example.jsonl")
     report = reference_reports(lines)  # CNY, Asia/Shanghai, default windows
     assert report["roi"] == [
-        _row("campaign", "cA", "2026-11-02", "80.00", 1, 1, "30.00", "0.00", "10.00",
-             "30.00", "30.00", "20.00", "20.00", "20.00", "0.00", "0.3750", "0.2500", "0.2500"),
-        _row("organic", "organic", "2026-11-02", "0.00", 1, 0, "0.00", "0.50", "0.00",
-             "0.50", "0.50", "0.50", "0.50", "0.50", "0.00", None, None, None),
-        _row("plan", "pB", "2026-11-02", "0.00", 1, 1, "71.00", "0.00", "0.00",
-             "71.00", "71.00", "71.00", "71.00", "71.00", "21.30", None, None, None),
+        _row(
+            "campaign",
+            "cA",
+            "2026-11-02",
+            "80.00",
+            1,
+            1,
+            "30.00",
+            "0.00",
+            "10.00",
+            "30.00",
+            "30.00",
+            "20.00",
+            "20.00",
+            "20.00",
+            "0.00",
+            "0.3750",
+            "0.2500",
+            "0.2500",
+        ),
+        _row(
+            "organic",
+            "organic",
+            "2026-11-02",
+            "0.00",
+            1,
+            0,
+            "0.00",
+            "0.50",
+            "0.00",
+            "0.50",
+            "0.50",
+            "0.50",
+            "0.50",
+            "0.50",
+            "0.00",
+            None,
+            None,
+            None,
+        ),
+        _row(
+            "plan",
+            "pB",
+            "2026-11-02",
+            "0.00",
+            1,
+            1,
+            "71.00",
+            "0.00",
+            "0.00",
+            "71.00",
+            "71.00",
+            "71.00",
+            "71.00",
+            "71.00",
+            "21.30",
+            None,
+            None,
+            None,
+        ),
     ]
     assert report["commission"] == [
-        {"creator_id": "cr1", "plan_id": "pB", "date": "2026-11-02",
-         "gross": "71.00", "refunds": "0.00", "net": "71.00", "commission": "21.30"},
+        {
+            "creator_id": "cr1",
+            "plan_id": "pB",
+            "date": "2026-11-02",
+            "gross": "71.00",
+            "refunds": "0.00",
+            "net": "71.00",
+            "commission": "21.30",
+        },
     ]
     assert report["rejects"] == {"rejected": {"invalid_field": 1}, "duplicates": 1}
 
@@ -139,8 +252,9 @@ def test_worked_example_any_order_and_gzip(tmp_path):
     for _ in range(20):
         shuffled = lines[:]
         rng.shuffle(shuffled)
-        assert reference_reports(shuffled + [b"", b"  \r"]) == expected
+        assert reference_reports([*shuffled, b"", b"  \r"]) == expected
     import gzip
+
     gz = tmp_path / "ex.jsonl.gz"
     gz.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
     assert reference_reports(read_event_lines(gz)) == expected
@@ -149,6 +263,7 @@ def test_worked_example_any_order_and_gzip(tmp_path):
 # ---------------------------------------------------------------------------
 # Rule 4: refunds
 # ---------------------------------------------------------------------------
+
 
 def test_refund_before_payment_counts_dated_by_its_own_ts():
     # the refund carries an earlier ts (11-01) than its payment (11-05); user acquired 11-03
@@ -171,12 +286,12 @@ def test_refund_cumulative_unknown_order_and_currency_mismatch():
     r = run(
         payment("p1", "2026-11-02T10:00:00+08:00", "o1", "u1", "10.00"),
         refund("f1", "2026-11-02T11:00:00+08:00", "o1", "6.00"),
-        refund("f2", "2026-11-02T12:00:00+08:00", "o1", "5.00"),    # 11 > 10: exceeds
-        refund("f3", "2026-11-02T13:00:00+08:00", "o1", "4.00"),    # 10 == 10: fine (f2 did not add)
-        refund("f4", "2026-11-02T14:00:00+08:00", "o1", "0.01"),    # exceeds
+        refund("f2", "2026-11-02T12:00:00+08:00", "o1", "5.00"),  # 11 > 10: exceeds
+        refund("f3", "2026-11-02T13:00:00+08:00", "o1", "4.00"),  # 10 == 10: fine (f2 did not add)
+        refund("f4", "2026-11-02T14:00:00+08:00", "o1", "0.01"),  # exceeds
         refund("f5", "2026-11-02T09:00:00+08:00", "o1", "1", "USD"),  # currency mismatch
-        refund("f6", "2026-11-02T09:00:00+08:00", "o404", "1"),       # unknown order
-        refund("f2", "2026-11-02T12:00:00+08:00", "o1", "5.00"),    # copy of a rejected event: duplicate
+        refund("f6", "2026-11-02T09:00:00+08:00", "o404", "1"),  # unknown order
+        refund("f2", "2026-11-02T12:00:00+08:00", "o1", "5.00"),  # copy of a rejected event: duplicate
     )
     row = roi_rows(r)[("organic", "organic", "2026-11-02")]
     assert row["refunds"] == "10.00" and row["revenue_total"] == "0.00"
@@ -208,22 +323,37 @@ def test_full_refund_of_foreign_payment_cancels_exactly_at_payment_rate():
         refund("f1", "2026-11-04T10:00:00+08:00", "o1", "3.33", "USD"),  # fx of 11-03 must NOT be used
     )
     row = roi_rows(r)[("plan", "pB", "2026-11-02")]
-    assert row["revenue_iap"] == "23.72"   # 3.33 * 7.1234567 = 23.721010811
+    assert row["revenue_iap"] == "23.72"  # 3.33 * 7.1234567 = 23.721010811
     assert row["refunds"] == "23.72"
     assert row["revenue_total"] == "0.00"  # exact cancellation, never -0.00
     assert row["revenue_d1"] == "23.72"
     assert row["commission"] == "0.00"
     assert r["commission"] == [
-        {"creator_id": "cr1", "plan_id": "pB", "date": "2026-11-02",
-         "gross": "23.72", "refunds": "0.00", "net": "23.72", "commission": "7.12"},
-        {"creator_id": "cr1", "plan_id": "pB", "date": "2026-11-04",
-         "gross": "0.00", "refunds": "23.72", "net": "-23.72", "commission": "-7.12"},
+        {
+            "creator_id": "cr1",
+            "plan_id": "pB",
+            "date": "2026-11-02",
+            "gross": "23.72",
+            "refunds": "0.00",
+            "net": "23.72",
+            "commission": "7.12",
+        },
+        {
+            "creator_id": "cr1",
+            "plan_id": "pB",
+            "date": "2026-11-04",
+            "gross": "0.00",
+            "refunds": "23.72",
+            "net": "-23.72",
+            "commission": "-7.12",
+        },
     ]
 
 
 # ---------------------------------------------------------------------------
 # Rule 5: duplicates
 # ---------------------------------------------------------------------------
+
 
 def test_order_duplicate_payments():
     r = run(
@@ -245,8 +375,12 @@ def test_order_duplicate_payments():
 
 def test_invalid_lines_are_rejected_every_time_valid_copies_are_duplicates():
     bad = b'{"type":"click","event_id":"x","ts":"2026-11-02T10:00:00"}'  # no offset
-    r = run(bad, bad, unlock("a", "2026-11-02T10:00:00Z", "u1", "1", "EUR"),
-            unlock("a", "2026-11-02T10:00:00Z", "u1", "1", "EUR"))
+    r = run(
+        bad,
+        bad,
+        unlock("a", "2026-11-02T10:00:00Z", "u1", "1", "EUR"),
+        unlock("a", "2026-11-02T10:00:00Z", "u1", "1", "EUR"),
+    )
     assert r["rejects"] == {"rejected": {"invalid_field": 2, "no_fx_rate": 1}, "duplicates": 1}
     assert r["roi"] == []
 
@@ -254,6 +388,7 @@ def test_invalid_lines_are_rejected_every_time_valid_copies_are_duplicates():
 # ---------------------------------------------------------------------------
 # Rule 6: currency; configuration is its final state
 # ---------------------------------------------------------------------------
+
 
 def test_fx_rate_later_in_file_and_later_ts_still_applies():
     r = run(
@@ -298,6 +433,7 @@ def test_tie_on_ts_broken_by_greater_event_id():
 # ad_spend restatement
 # ---------------------------------------------------------------------------
 
+
 def test_restated_spend_and_no_fx_rate_version_never_counts():
     r = run(
         spend("s1", "2026-11-02T01:00:00+08:00", "cA", "2026-11-02T00:00:00+08:00", "100"),
@@ -325,6 +461,7 @@ def test_restated_spend_and_no_fx_rate_version_never_counts():
 # Rules 1-3: attribution and windows
 # ---------------------------------------------------------------------------
 
+
 def test_view_through_and_view_window_bounds():
     T = "2026-11-02T12:00:00+08:00"
     at_edge = run(impression("i", "2026-11-01T12:00:00+08:00", "d", "cA"), redirect("r", T, "u", device="d"))
@@ -332,18 +469,18 @@ def test_view_through_and_view_window_bounds():
     too_old = run(impression("i", "2026-11-01T11:59:59+08:00", "d", "cA"), redirect("r", T, "u", device="d"))
     assert source_of_user(too_old) == ("organic", "organic", "2026-11-02")
     # fractional seconds are compared exactly
-    just_old = run(impression("i", "2026-11-01T11:59:59.999999999+08:00", "d", "cA"),
-                   redirect("r", T, "u", device="d"))
+    just_old = run(impression("i", "2026-11-01T11:59:59.999999999+08:00", "d", "cA"), redirect("r", T, "u", device="d"))
     assert source_of_user(just_old)[0] == "organic"
-    after = run(impression("i", "2026-11-02T12:00:00.000000001+08:00", "d", "cA"),
-                redirect("r", T, "u", device="d"))
+    after = run(impression("i", "2026-11-02T12:00:00.000000001+08:00", "d", "cA"), redirect("r", T, "u", device="d"))
     assert source_of_user(after)[0] == "organic"
     same_instant = run(impression("i", "2026-11-02T04:00:00Z", "d", "cA"), redirect("r", T, "u", device="d"))
     assert source_of_user(same_instant)[0] == "campaign"
     # a click anywhere in the click window beats a more recent impression
-    both = run(impression("i", "2026-11-02T11:59:00+08:00", "d", "cImp"),
-               click("c", "2026-10-27T12:00:00+08:00", "k", "d", campaign="cClick"),
-               redirect("r", T, "u", device="d"))
+    both = run(
+        impression("i", "2026-11-02T11:59:00+08:00", "d", "cImp"),
+        click("c", "2026-10-27T12:00:00+08:00", "k", "d", campaign="cClick"),
+        redirect("r", T, "u", device="d"),
+    )
     assert source_of_user(both)[:2] == ("campaign", "cClick")
 
 
@@ -356,8 +493,11 @@ def test_click_window_bounds_inclusive():
     at_t = run(click("c", T, "k", "d1", campaign="cA"), redirect("r", T, "u", device="d1"))
     assert source_of_user(at_t)[:2] == ("campaign", "cA")
     # custom windows
-    short = run(click("c", "2026-11-08T11:00:00+08:00", "k", "d1", campaign="cA"),
-                redirect("r", T, "u", device="d1"), click_window_s=3599)
+    short = run(
+        click("c", "2026-11-08T11:00:00+08:00", "k", "d1", campaign="cA"),
+        redirect("r", T, "u", device="d1"),
+        click_window_s=3599,
+    )
     assert source_of_user(short)[:2] == ("organic", "organic")
 
 
@@ -440,6 +580,7 @@ def test_ad_unlock_earns_no_commission():
 # Rounding
 # ---------------------------------------------------------------------------
 
+
 def test_rounding_half_away_from_zero_and_no_negative_zero():
     r = run(
         plan_cfg("pl", "2026-01-01T00:00:00Z", "pB", "cr1", "0.001"),
@@ -500,8 +641,11 @@ VALIDATION_CASES = [
     (_with(GOOD_PAYMENT, extra_field={"x": [1]}), None),
     (_with(GOOD_PAYMENT, schema_version=1), None),
     (_with(GOOD_PAYMENT, schema_version=None), None),
-    (b'{"type":"payment","event_id":"p","ts":"2026-11-02T10:00:00+08:00","order_id":"o","user_id":"u",'
-     b'"drama_id":"dr1","amount":"1.50","currency":"CNY","kind":"unlock","schema_version":1.0}', "invalid_field"),
+    (
+        b'{"type":"payment","event_id":"p","ts":"2026-11-02T10:00:00+08:00","order_id":"o","user_id":"u",'
+        b'"drama_id":"dr1","amount":"1.50","currency":"CNY","kind":"unlock","schema_version":1.0}',
+        "invalid_field",
+    ),
     (_with(GOOD_PAYMENT, schema_version="1"), "invalid_field"),
     (_with(GOOD_PAYMENT, schema_version=True), "invalid_field"),
     (_with(GOOD_PAYMENT, event_id=""), "invalid_field"),
@@ -527,8 +671,11 @@ VALIDATION_CASES = [
     (_with(GOOD_PAYMENT, amount=""), "invalid_field"),
     (_with(GOOD_PAYMENT, amount=True), "invalid_field"),
     (_with(GOOD_PAYMENT, amount=12), None),
-    (b'{"type":"payment","event_id":"p","ts":"2026-11-02T10:00:00+08:00","order_id":"o","user_id":"u",'
-     b'"drama_id":"dr1","amount":12.25,"currency":"CNY","kind":"unlock"}', None),
+    (
+        b'{"type":"payment","event_id":"p","ts":"2026-11-02T10:00:00+08:00","order_id":"o","user_id":"u",'
+        b'"drama_id":"dr1","amount":12.25,"currency":"CNY","kind":"unlock"}',
+        None,
+    ),
     (_with(GOOD_PAYMENT, amount="999999999999.9999"), None),
     (_with(GOOD_PAYMENT, amount="1000000000000"), "invalid_field"),
     (_with(GOOD_PAYMENT, currency="usd"), "invalid_field"),
@@ -545,10 +692,35 @@ VALIDATION_CASES = [
     (json.dumps(fx("f", "2026-11-02T10:00:00Z", "USD", "7", "2026-11-1")).encode(), "invalid_field"),
     (json.dumps(plan_cfg("p", "2026-11-02T10:00:00Z", "pB", "cr", "1")).encode(), None),
     (json.dumps(plan_cfg("p", "2026-11-02T10:00:00Z", "pB", "cr", "1.0001")).encode(), "invalid_field"),
-    (json.dumps({"type": "campaign", "event_id": "c", "ts": "2026-11-02T10:00:00Z", "campaign_id": "cA",
-                 "platform": "weibo", "drama_id": "d", "buyer_id": "b"}).encode(), "invalid_field"),
-    (json.dumps({"type": "campaign", "event_id": "c", "ts": "2026-11-02T10:00:00Z", "campaign_id": "cA",
-                 "platform": "other", "drama_id": "d", "buyer_id": "b", "name": None}).encode(), None),
+    (
+        json.dumps(
+            {
+                "type": "campaign",
+                "event_id": "c",
+                "ts": "2026-11-02T10:00:00Z",
+                "campaign_id": "cA",
+                "platform": "weibo",
+                "drama_id": "d",
+                "buyer_id": "b",
+            }
+        ).encode(),
+        "invalid_field",
+    ),
+    (
+        json.dumps(
+            {
+                "type": "campaign",
+                "event_id": "c",
+                "ts": "2026-11-02T10:00:00Z",
+                "campaign_id": "cA",
+                "platform": "other",
+                "drama_id": "d",
+                "buyer_id": "b",
+                "name": None,
+            }
+        ).encode(),
+        None,
+    ),
     (json.dumps(spend("s", "2026-11-02T10:00:00Z", "cA", "2026-11-02T10:00:00.000Z", "1")).encode(), None),
     (json.dumps(spend("s", "2026-11-02T10:00:00Z", "cA", "2026-11-02T10:00:00.5Z", "1")).encode(), "invalid_field"),
     (json.dumps(spend("s", "2026-11-02T10:00:00Z", "cA", "2026-11-02T10:00:00", "1")).encode(), "invalid_field"),
@@ -569,10 +741,13 @@ def test_validation(line, reason):
 # Size
 # ---------------------------------------------------------------------------
 
+
 def test_twenty_thousand_events_in_a_few_seconds():
     rng = random.Random(1)
-    events = [fx("fx", "2026-01-01T00:00:00Z", "USD", "7.1", "2026-01-01"),
-              plan_cfg("pl", "2026-01-01T00:00:00Z", "p1", "cr1", "0.25")]
+    events = [
+        fx("fx", "2026-01-01T00:00:00Z", "USD", "7.1", "2026-01-01"),
+        plan_cfg("pl", "2026-01-01T00:00:00Z", "p1", "cr1", "0.25"),
+    ]
     base = 1_793_000_000  # around 2026-10
     for i in range(4000):
         t = base + rng.randrange(0, 30 * 86400)
@@ -580,8 +755,9 @@ def test_twenty_thousand_events_in_a_few_seconds():
         dev = f"d{rng.randrange(300)}"
         src = {"campaign": f"c{rng.randrange(5)}"} if rng.random() < 0.7 else {"plan": "p1"}
         events.append(click(f"c{i}", iso(t), f"k{i}", dev, **src))
-        events.append(redirect(f"r{i}", iso(t + 60), f"u{i}",
-                               click_id=f"k{i}" if rng.random() < 0.5 else None, device=dev))
+        events.append(
+            redirect(f"r{i}", iso(t + 60), f"u{i}", click_id=f"k{i}" if rng.random() < 0.5 else None, device=dev)
+        )
         cur = "USD" if rng.random() < 0.3 else "CNY"
         events.append(payment(f"p{i}", iso(t + 120), f"o{i}", f"u{i}", "6.00", cur))
         events.append(refund(f"f{i}", iso(t + 240), f"o{i}", "1.00", cur))

@@ -84,15 +84,11 @@ def test_click_window_is_inclusive_at_both_ends():
         [click(ts="2026-11-01T10:00:00+08:00", click_id="k", campaign_id="cA"), redirect(ts=t, click_id="k")]
     )
     assert source(at_start)[:2] == ("campaign", "cA")
-    too_old = run(
-        [click(ts="2026-11-01T09:59:59+08:00", click_id="k", campaign_id="cA"), redirect(ts=t, click_id="k")]
-    )
+    too_old = run([click(ts="2026-11-01T09:59:59+08:00", click_id="k", campaign_id="cA"), redirect(ts=t, click_id="k")])
     assert source(too_old)[:2] == ("organic", "organic")
     same_instant = run([click(ts=t, click_id="k", campaign_id="cA"), redirect(ts=t, click_id="k")])
     assert source(same_instant)[:2] == ("campaign", "cA")
-    after = run(
-        [click(ts="2026-11-08T10:00:01+08:00", click_id="k", campaign_id="cA"), redirect(ts=t, click_id="k")]
-    )
+    after = run([click(ts="2026-11-08T10:00:01+08:00", click_id="k", campaign_id="cA"), redirect(ts=t, click_id="k")])
     assert source(after)[:2] == ("organic", "organic")
 
 
@@ -142,7 +138,10 @@ def test_latest_touch_wins_with_event_id_tie_break():
 def test_custom_windows():
     policy = Policy(click_window_s=3600, view_window_s=60)
     f = run(
-        [click(ts="2026-11-01T08:59:00+08:00", click_id="k", campaign_id="cA"), redirect(ts="2026-11-01T10:00:00+08:00", click_id="k")],
+        [
+            click(ts="2026-11-01T08:59:00+08:00", click_id="k", campaign_id="cA"),
+            redirect(ts="2026-11-01T10:00:00+08:00", click_id="k"),
+        ],
         policy,
     )
     assert source(f)[:2] == ("organic", "organic")
@@ -161,7 +160,12 @@ def test_money_before_acquisition_is_credited_to_the_source():
     )
     money = f.active("money")
     (m,) = money.values()
-    assert (m.source_kind, m.source_id, m.cohort_date, m.date) == ("campaign", "cA", date(2026, 11, 1), date(2026, 11, 1))
+    assert (m.source_kind, m.source_id, m.cohort_date, m.date) == (
+        "campaign",
+        "cA",
+        date(2026, 11, 1),
+        date(2026, 11, 1),
+    )
 
 
 def test_user_without_redirect_is_organic_dated_by_earliest_money_then_moves_when_redirect_arrives():
@@ -171,7 +175,8 @@ def test_user_without_redirect_is_organic_dated_by_earliest_money_then_moves_whe
     ]
     f = run(lines)
     assert source(f, "u7") == ("organic", "organic", "no_redirect", date(2026, 11, 3))
-    later = lines + [
+    later = [
+        *lines,
         click(ts="2026-11-05T09:00:00+08:00", click_id="k7", plan_id="pB"),
         redirect(ts="2026-11-05T09:01:00+08:00", user_id="u7", click_id="k7"),
     ]
