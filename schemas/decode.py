@@ -89,9 +89,9 @@ def decode(raw: bytes) -> Event | Invalid:
         return Invalid(UNKNOWN_TYPE, f"unknown event type {event_type[:64]!r}", event_id, event_type[:64])
     # null counts as absent: optional fields default to None, and a null
     # required field fails validation exactly like a missing one.
-    if "schema_version" in data:
-        data = upcast(data)
     try:
+        if "schema_version" in data:
+            data = upcast(data)
         return model.model_validate(data)
     except ValidationError as exc:
         return Invalid(INVALID_FIELD, _describe(exc), event_id, event_type)
