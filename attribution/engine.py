@@ -103,7 +103,16 @@ class Engine:
 
     def _ingest(self, event: ev.Event, ts_us: int, origin: str, raw: bytes, dirty: _Dirty, out: Outputs) -> None:
         st = self.state
-        if isinstance(event, ev.Click):
+        if isinstance(event, ev.Impression):  # the most frequent type first
+            touch = Touch(ts_us, event.event_id, "campaign", event.campaign_id)
+            impressions = st.impressions_by_device.get(event.device_id)
+            if impressions is None:
+                st.impressions_by_device[event.device_id] = [touch]
+            else:
+                impressions.append(touch)
+            if event.device_id in st.users_by_device:
+                dirty.users.update(st.users_by_device[event.device_id])
+        elif isinstance(event, ev.Click):
             if event.campaign_id is not None:
                 touch = Touch(ts_us, event.event_id, "campaign", event.campaign_id)
             else:
@@ -111,10 +120,6 @@ class Engine:
             st.clicks_by_id.setdefault(event.click_id, []).append(touch)
             st.clicks_by_device.setdefault(event.device_id, []).append(touch)
             dirty.users.update(st.users_by_click_id.get(event.click_id, ()))
-            dirty.users.update(st.users_by_device.get(event.device_id, ()))
-        elif isinstance(event, ev.Impression):
-            touch = Touch(ts_us, event.event_id, "campaign", event.campaign_id)
-            st.impressions_by_device.setdefault(event.device_id, []).append(touch)
             dirty.users.update(st.users_by_device.get(event.device_id, ()))
         elif isinstance(event, ev.Redirect):
             user = self._user(event.user_id)
@@ -127,7 +132,7 @@ class Engine:
                     st.users_by_device.setdefault(event.device_id, set()).add(event.user_id)
                 dirty.users.add(event.user_id)
         elif isinstance(event, ev.Payment):
-            order = st.orders.setdefault(event.order_id, OrderState())
+            order = self._order(event.order_id)
             order.payments.append(
                 PaymentRec(
                     ts_us, event.event_id, event.user_id, event.amount, event.currency,
@@ -137,7 +142,7 @@ class Engine:
             st.orders_by_currency.setdefault(event.currency, set()).add(event.order_id)
             dirty.orders.add(event.order_id)
         elif isinstance(event, ev.Refund):
-            order = st.orders.setdefault(event.order_id, OrderState())
+            order = self._order(event.order_id)
             order.refunds.append(
                 RefundRec(
                     ts_us, event.event_id, event.amount, event.currency, self._dates.of_micros(ts_us), origin, raw
@@ -156,7 +161,10 @@ class Engine:
         elif isinstance(event, ev.AdSpend):
             period_us = to_micros(event.period_start)
             key = (event.campaign_id, period_us)
-            st.spend.setdefault(key, SpendState()).versions.append(
+            spend = st.spend.get(key)
+            if spend is None:
+                spend = st.spend[key] = SpendState()
+            spend.versions.append(
                 SpendRec(
                     ts_us, event.event_id, period_us, self._dates.of_micros(period_us),
                     event.amount, event.currency, origin, raw,
@@ -192,6 +200,12 @@ class Engine:
                 out.campaigns.append(
                     CampaignRow(event.campaign_id, event.platform, event.drama_id, event.buyer_id, name)
                 )
+
+    def _order(self, order_id: str) -> OrderState:
+        order = self.state.orders.get(order_id)
+        if order is None:
+            order = self.state.orders[order_id] = OrderState()
+        return order
 
     def _user(self, user_id: str) -> UserState:
         user = self.state.users.get(user_id)

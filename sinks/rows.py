@@ -95,7 +95,12 @@ FX = [("currency", "String"), ("effective_date", "Int32"), ("rate", "String")]
 def blocks(out: Outputs) -> list[Block]:
     """Every non-empty insert block for one batch of outputs."""
     result = [
-        _block("events", EVENTS, [(e.event_id, e.type, e.ts_us, e.origin, e.raw) for e in out.events]),
+        # one event per event_id by construction: straight to columns, no dedupe pass
+        Block(
+            "events", [c for c, _ in EVENTS], [t for _, t in EVENTS], [list(c) for c in zip(*out.events, strict=True)]
+        )
+        if out.events
+        else Block("events", [], [], []),
         _block(
             "rejections",
             REJECTIONS,
