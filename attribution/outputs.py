@@ -8,8 +8,8 @@ replaces the earlier one; ``active=False`` retracts a row that no longer holds
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import datetime as dt
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 
