@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -70,10 +69,21 @@ class ClickHouseSink:
         result = self.client.query(f"SELECT name, argMax(value, version) FROM {self.db}.settings GROUP BY name")
         return {name: value for name, value in result.result_rows}
 
-    def logged_events(self, block_rows: int = 50_000) -> Iterator[list[tuple[str, bytes]]]:
-        """The stored event log as (origin, raw) batches, for re-attribution."""
-        sql = f"SELECT origin, raw FROM {self.db}.events FINAL"
-        settings: dict[str, Any] = {"max_block_size": block_rows}
-        with self.client.query_row_block_stream(sql, settings=settings) as stream:
-            for block in stream:
-                yield [(origin, raw if isinstance(raw, bytes) else raw.encode()) for origin, raw in block]
+    def logged_events(self, page_rows: int = 50_000) -> Iterator[list[tuple[str, bytes]]]:
+        """The stored event log as (origin, raw) pages, for re-attribution.
+
+        Keyset pages over the sort key, each query fully read before the caller
+        writes: an embedded connection cannot stream and insert at once.
+        """
+        last = ""
+        while True:
+            result = self.client.query(
+                f"SELECT event_id, origin, raw FROM {self.db}.events FINAL "
+                "WHERE event_id > {last:String} ORDER BY event_id LIMIT {n:UInt32}",
+                parameters={"last": last, "n": page_rows},
+            )
+            rows = result.result_rows
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [(origin, raw if isinstance(raw, bytes) else raw.encode()) for _, origin, raw in rows]
