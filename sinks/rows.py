@@ -1,8 +1,8 @@
 """Outputs to insert blocks: pure, so it is tested without a server.
 
 Each block is column-oriented and uses cheap wire types: decimals travel as
-plain strings, dates as day numbers and instants as microseconds, and the
-server converts them to the table's Decimal/Date32/DateTime64 columns. Rows
+plain strings (the server converts them to Decimal), dates as day numbers
+(converted to Date32) and instants as DateTime64 microsecond ticks. Rows
 are deduplicated by key within a block (the last one wins), so one block never
 holds two versions of a key with the same version number.
 """
@@ -17,6 +17,9 @@ from typing import Any, NamedTuple
 from attribution.outputs import Outputs
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# Instants travel as integer microseconds in the column's own type: a plain
+# Int64 would be converted by the server as *seconds*.
+TS = "DateTime64(6, 'UTC')"
 
 
 class Block(NamedTuple):
@@ -55,7 +58,7 @@ def _block(table: str, spec: list[tuple[str, str]], rows: list[tuple[Any, ...]])
     return Block(table, [c for c, _ in spec], [t for _, t in spec], _columns(rows, len(spec)))
 
 
-EVENTS = [("event_id", "String"), ("type", "String"), ("ts", "Int64"), ("origin", "String"), ("raw", "String")]
+EVENTS = [("event_id", "String"), ("type", "String"), ("ts", TS), ("origin", "String"), ("raw", "String")]
 REJECTIONS = [
     ("key", "String"), ("reason", "String"), ("detail", "String"), ("event_id", "String"), ("type", "String"),
     ("origin", "String"), ("raw", "String"), ("is_deleted", "UInt8"),
@@ -69,16 +72,16 @@ DUPLICATES = [
 ]
 USERS = [
     ("user_id", "String"), ("source_kind", "String"), ("source_id", "String"), ("touch", "String"),
-    ("cohort_date", "Int32"), ("acquired", "Int64"), ("is_deleted", "UInt8"),
+    ("cohort_date", "Int32"), ("acquired", TS), ("is_deleted", "UInt8"),
 ]  # fmt: skip
 MONEY = [
-    ("event_id", "String"), ("kind", "String"), ("user_id", "String"), ("order_id", "String"), ("ts", "Int64"),
+    ("event_id", "String"), ("kind", "String"), ("user_id", "String"), ("order_id", "String"), ("ts", TS),
     ("date", "Int32"), ("source_kind", "String"), ("source_id", "String"), ("cohort_date", "Int32"),
     ("currency", "String"), ("amount", "String"), ("rate", "String"), ("value", "String"), ("creator_id", "String"),
     ("commission", "String"), ("is_deleted", "UInt8"),
 ]  # fmt: skip
 SPEND = [
-    ("campaign_id", "String"), ("period_start", "Int64"), ("date", "Int32"), ("event_id", "String"),
+    ("campaign_id", "String"), ("period_start", TS), ("date", "Int32"), ("event_id", "String"),
     ("currency", "String"), ("amount", "String"), ("rate", "String"), ("value", "String"), ("is_deleted", "UInt8"),
 ]  # fmt: skip
 CAMPAIGNS = [

@@ -115,3 +115,22 @@ def test_a_broken_insert_raises_a_typed_sink_error(sink: ClickHouseSink) -> None
     with pytest.raises(FatalSinkError) as info:
         sink.write(out)
     assert "money" in str(info.value) and info.value.code is not None
+
+
+def test_instants_round_trip_and_each_campaign_hour_is_its_own_row(sink: ClickHouseSink) -> None:
+    from datetime import UTC, datetime
+
+    lines = [
+        kit.spend(period_start="2026-11-02T00:00:00+08:00", amount="10"),
+        kit.spend(period_start="2026-11-02T01:00:00+08:00", amount="20"),
+        kit.redirect(ts="2026-11-02T09:05:00.123456+08:00"),
+    ]
+    sink.write(Engine(Policy()).process(kit.records(lines)))
+    starts = sink.client.query(f"SELECT period_start FROM {sink.db}.spend FINAL ORDER BY period_start").result_rows
+    assert [s.replace(tzinfo=UTC) for (s,) in starts] == [
+        datetime(2026, 11, 1, 16, tzinfo=UTC),
+        datetime(2026, 11, 1, 17, tzinfo=UTC),
+    ]
+    (acquired,) = sink.client.query(f"SELECT acquired FROM {sink.db}.users FINAL").result_rows[0]
+    assert acquired.replace(tzinfo=UTC) == datetime(2026, 11, 2, 1, 5, 0, 123456, tzinfo=UTC)
+    assert report(sink)[0]["spend"] == "30.00"
