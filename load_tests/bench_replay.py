@@ -21,13 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attribution import engine as engine_module  # noqa: E402
 from attribution.engine import Engine  # noqa: E402
 from attribution.policy import Policy  # noqa: E402
 from reelroi import replay as replay_driver  # noqa: E402
 from reelroi.generator import GeneratorConfig, generate  # noqa: E402
 from reelroi.sources_io import read_records  # noqa: E402
-from schemas import decode as decode_module  # noqa: E402
-from sinks import rows as rows_module  # noqa: E402
+from sinks import writer as writer_module  # noqa: E402
 from sinks.connection import connect  # noqa: E402
 from sinks.reports import commission_rows, roi_rows  # noqa: E402
 from sinks.schema import migrate  # noqa: E402
@@ -74,8 +74,8 @@ def main() -> None:
         engine.process = timer.wrap("engine (decode + attribute)", engine.process)  # type: ignore[method-assign]
         sink.write = timer.wrap("sink (rows + insert)", sink.write)  # type: ignore[method-assign]
         if args.profile_phases:
-            decode_module.decode = timer.wrap("  decode", decode_module.decode)  # type: ignore[assignment]
-            rows_module.blocks = timer.wrap("  rows", rows_module.blocks)  # type: ignore[assignment]
+            engine_module.decode = timer.wrap("  of which decode + validate", engine_module.decode)  # type: ignore[assignment]
+            writer_module.blocks = timer.wrap("  of which outputs -> rows", writer_module.blocks)  # type: ignore[assignment]
         started = time.perf_counter()
         sink.truncate()
         stats = replay_driver.run(

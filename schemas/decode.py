@@ -92,7 +92,7 @@ def decode(raw: bytes) -> Event | Invalid:
     try:
         if "schema_version" in data:
             data = upcast(data)
-        return model.model_validate(data)
+        return model.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
     except ValidationError as exc:
         return Invalid(INVALID_FIELD, _describe(exc), event_id, event_type)
     except ValueError as exc:  # an upcaster refused the payload
