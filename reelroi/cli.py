@@ -100,6 +100,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(p)
     p.add_argument("--show", type=int, default=0, metavar="N", help="also list the N latest rejected records")
 
+    p = sub.add_parser("serve", help="the HTTP API and pages for buyers, creators and admins")
+    _add_db(p, env)
+    p.add_argument(
+        "--host",
+        default=os.environ.get("REELROI_HOST", "127.0.0.1"),
+        help=_env_help("bind address", "REELROI_HOST", "127.0.0.1"),
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("REELROI_PORT", "8080")),
+        help=_env_help("port", "REELROI_PORT", 8080),
+    )
+
+    p = sub.add_parser("token", help="create, list or revoke API tokens")
+    tsub = p.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    tp = tsub.add_parser("create", help="create a token (printed once)")
+    _add_db(tp, env)
+    tp.add_argument("--role", required=True, choices=("admin", "buyer", "creator"))
+    tp.add_argument("--subject", default="", help="the buyer_id or creator_id the token is scoped to")
+    tp.add_argument("--name", default="", help="a label, e.g. who holds it")
+    tp = tsub.add_parser("list", help="list tokens (never their secrets)")
+    _add_db(tp, env)
+    _add_format(tp)
+    tp = tsub.add_parser("revoke", help="revoke a token by id")
+    _add_db(tp, env)
+    tp.add_argument("token_id")
+
     p = sub.add_parser("schema", help="write the JSON Schema of every event type")
     p.add_argument("--out", help="write to this file instead of stdout")
 
@@ -260,7 +288,50 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from reelroi.api.app import Store, create_app
+
+    client, db = _open_store(args.db)
+    app = create_app(Store(client, db))
+    print(f"reelroi serving http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from reelroi.formatting import render
+    from sinks.tokens import create_token, list_tokens, revoke_token
+
+    client, db = _open_store(args.db)
+    if args.token_command == "create":
+        token, info = create_token(client, db, args.role, args.subject, args.name)
+        print(token)
+        print(
+            f"created {info.role} token {info.token_id}"
+            + (f" for {info.subject}" if info.subject else "")
+            + "; it is shown only now",
+            file=sys.stderr,
+        )
+        return 0
+    if args.token_command == "list":
+        rows = [
+            {"token_id": t.token_id, "role": t.role, "subject": t.subject, "name": t.name,
+             "created_at": t.created_at.isoformat(timespec="seconds"), "revoked": t.revoked}
+            for t in list_tokens(client, db)
+        ]  # fmt: skip
+        print(render(rows, args.format))
+        return 0
+    if not revoke_token(client, db, args.token_id):
+        raise ConfigError(f"no token with id {args.token_id!r}")
+    print(f"revoked {args.token_id}", file=sys.stderr)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": cmd_serve,
+    "token": cmd_token,
     "replay": cmd_replay,
     "reattribute": cmd_reattribute,
     "roi": cmd_roi,

@@ -1,0 +1,1 @@
+"""The HTTP service: ROI and commission API, token auth, and the pages."""
