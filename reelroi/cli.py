@@ -128,6 +128,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(tp, env)
     tp.add_argument("token_id")
 
+    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu, in memory) in the foreground")
+    p.add_argument("--port", type=int, default=9092, help="port on 127.0.0.1 (default 9092)")
+
+    def _add_kafka(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--bootstrap",
+            default=os.environ.get("REELROI_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+            help=_env_help("Kafka bootstrap servers", "REELROI_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        )
+        q.add_argument(
+            "--topic-prefix",
+            default=os.environ.get("REELROI_KAFKA_TOPIC_PREFIX", "reelroi."),
+            help=_env_help("topic name prefix", "REELROI_KAFKA_TOPIC_PREFIX", "reelroi."),
+        )
+
+    p = sub.add_parser("topics", help="create the topics (idempotent)")
+    p.add_argument("action", choices=("create",))
+    _add_kafka(p)
+    p.add_argument("--partitions", type=int, default=6)
+
+    p = sub.add_parser("produce", help="publish JSON-lines events to Kafka, keyed for partitioning")
+    p.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines files (.gz allowed, - for stdin)")
+    _add_kafka(p)
+
     p = sub.add_parser("schema", help="write the JSON Schema of every event type")
     p.add_argument("--out", help="write to this file instead of stdout")
 
@@ -329,7 +353,46 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_broker(args: argparse.Namespace) -> int:
+    from streams.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(port=args.port).start()
+    print(f"embedded broker on {broker.bootstrap} (memory storage); Ctrl-C stops it", file=sys.stderr)
+    try:
+        return broker.wait()
+    finally:
+        broker.stop()
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.produce import create_topics
+
+    created = create_topics(args.bootstrap, args.topic_prefix, args.partitions)
+    print(
+        f"created {len(created)} topics" + (f": {', '.join(created)}" if created else " (all existed)"), file=sys.stderr
+    )
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from reelroi.progress import Progress
+    from reelroi.sources_io import check_inputs, read_records
+    from streams.produce import create_topics, produce
+
+    check_inputs(args.files)
+    create_topics(args.bootstrap, args.topic_prefix)
+    progress = Progress("produce")
+    lines = (record.raw for batch in read_records(args.files) for record in batch)
+    sent = produce(args.bootstrap, args.topic_prefix, lines, progress.advance)
+    progress.close()
+    print(f"produced {sent:,} events to {args.bootstrap} ({progress.rate():,.0f}/s)", file=sys.stderr)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "broker": cmd_broker,
+    "topics": cmd_topics,
+    "produce": cmd_produce,
     "serve": cmd_serve,
     "token": cmd_token,
     "replay": cmd_replay,
