@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any, NamedTuple
 
 from attribution.outputs import Outputs
@@ -20,6 +20,8 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Instants travel as integer microseconds in the column's own type: a plain
 # Int64 would be converted by the server as *seconds*.
 TS = "DateTime64(6, 'UTC')"
+_SCALE = Decimal(1).scaleb(-30)
+_WIDE = Context(prec=100)  # 46 integer + 30 fractional digits fit; the default 28 do not
 
 
 class Block(NamedTuple):
@@ -33,14 +35,24 @@ class Block(NamedTuple):
 
 
 def dec(value: Decimal) -> str:
-    """Plain decimal text (no exponent) with at most 30 fractional digits."""
-    if value.as_tuple().exponent < -30:  # type: ignore[operator]
-        value = value.quantize(Decimal(1).scaleb(-30))
-    return format(value, "f")
+    """Plain decimal text (no exponent) with at most 30 fractional digits (the column's scale)."""
+    text = format(value, "f")
+    if len(text) > 31 and "." in text and len(text) - text.index(".") > 31:
+        text = format(_WIDE.quantize(value, _SCALE), "f")
+    return text
+
+
+_day_cache: dict[date, int] = {}
 
 
 def day(value: date) -> int:
-    return value.toordinal() - _EPOCH_ORDINAL
+    """Days since 1970-01-01 (the wire form of Date32)."""
+    found = _day_cache.get(value)
+    if found is None:
+        if len(_day_cache) > 100_000:
+            _day_cache.clear()
+        found = _day_cache[value] = value.toordinal() - _EPOCH_ORDINAL
+    return found
 
 
 def _last_by_key(rows: Sequence[Any], key: Callable[[Any], Any]) -> list[Any]:
