@@ -76,7 +76,9 @@ def test_structural_validation(raw: bytes, expected: str | None) -> None:
 
 
 def test_json_numbers_are_exact_not_floats() -> None:
-    event = decode(b'{"type":"refund","event_id":"r","ts":"2026-11-02T00:00:00Z","order_id":"o","amount":0.1,"currency":"CNY"}')
+    event = decode(
+        b'{"type":"refund","event_id":"r","ts":"2026-11-02T00:00:00Z","order_id":"o","amount":0.1,"currency":"CNY"}'
+    )
     assert not isinstance(event, Invalid)
     assert event.amount == Decimal("0.1")  # type: ignore[attr-defined]
     rate = decode(kit.fx(rate="RATE").replace(b'"RATE"', b"7.12345678901234567890123"))
