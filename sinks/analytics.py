@@ -103,10 +103,9 @@ def roi_grouped(client: Client, db: str, f: RoiFilter, group: str = "source_date
     keys = GROUPS[group]
     where, params = _where(f)
     sums = ", ".join(f"sum({m}) AS {m}" for m in (*MONEY, *COUNTS))
-    sql = (
-        f"SELECT {', '.join(keys)}, {sums} FROM ({_enriched(db)}){where} "
-        f"GROUP BY {', '.join(keys)} ORDER BY spend DESC, revenue_total DESC, {', '.join(keys)}"
-    )
+    # by date: in date order (a time series); otherwise the biggest spenders first
+    order = "cohort_date" if group == "date" else f"spend DESC, revenue_total DESC, {', '.join(keys)}"
+    sql = f"SELECT {', '.join(keys)}, {sums} FROM ({_enriched(db)}){where} GROUP BY {', '.join(keys)} ORDER BY {order}"
     return _typed(_run(client, sql, params))
 
 

@@ -49,6 +49,11 @@ class Store:
             return fn(self.client, self.db, *args, **kwargs)
 
 
+def _settings(client: Client, db: str) -> dict[str, str]:
+    rows = client.query(f"SELECT name, argMax(value, version) FROM {db}.settings GROUP BY name").result_rows
+    return {name: value for name, value in rows}
+
+
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
     """Exact values to display form: money 2 places, ROI 4 places or null, dates ISO."""
     out: dict[str, Any] = {}
@@ -137,7 +142,14 @@ def create_app(store: Store) -> FastAPI:
 
     @app.get("/api/v1/me", summary="Who this token is")
     def me(who: Who) -> dict[str, str]:
-        return {"role": who.role, "subject": who.subject, "name": who.name}
+        settings = store.run(_settings)
+        return {
+            "role": who.role,
+            "subject": who.subject,
+            "name": who.name,
+            "currency": settings.get("policy.currency", "CNY"),
+            "tz": settings.get("policy.tz", "Asia/Shanghai"),
+        }
 
     @app.get("/api/v1/roi", summary="ROI rows, filtered and grouped, with totals")
     def roi_api(
