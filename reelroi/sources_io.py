@@ -11,6 +11,9 @@ from typing import BinaryIO
 from attribution.engine import Record
 from attribution.errors import ConfigError
 
+# JSON's own whitespace: a line of form feeds is not blank, it is invalid JSON.
+_JSON_WHITESPACE = b" \t\r\n"
+
 
 def check_inputs(paths: list[str]) -> None:
     """Fail early, before anything is replaced, if an input cannot be read."""
@@ -39,7 +42,7 @@ def read_records(paths: list[str], batch_size: int = 50_000) -> Iterator[list[Re
         try:
             with _open(path) as handle:
                 for number, line in enumerate(handle, start=1):
-                    stripped = line.strip()
+                    stripped = line.strip(_JSON_WHITESPACE)
                     if not stripped:
                         continue  # SPEC 4: blank lines are skipped
                     batch.append(Record(prefix + str(number), stripped))

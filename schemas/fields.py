@@ -108,6 +108,8 @@ def parse_timestamp(value: Any) -> datetime:
     """RFC 3339 with an explicit offset (``Z`` or ``±HH:MM``)."""
     if type(value) is not str or not _RFC3339.fullmatch(value):
         raise ValueError("timestamp must be RFC 3339 with an offset, e.g. 2026-11-01T08:00:00+08:00")
+    if value[-1] == "z":  # RFC 3339 allows a lower-case z; fromisoformat does not
+        value = value[:-1] + "Z"
     try:
         parsed = datetime.fromisoformat(value)
         if parsed.year <= 1 or parsed.year >= 9999:

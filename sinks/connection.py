@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +16,8 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError,
 from attribution.errors import ConfigError, FatalSinkError, RetryableSinkError, SinkError
 
 DEFAULT_DATABASE = "reelroi"
+# The driver logs its own copy of every failure; reelroi reports each one once, itself.
+logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _CODE = re.compile(r"Code: (\d+)")
 # ClickHouse error codes worth retrying: timeouts, too many parts/queries, network.
@@ -66,7 +70,7 @@ def translate(exc: BaseException, what: str) -> SinkError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     match = _CODE.search(str(exc))
     code = int(match.group(1)) if match else None
-    message = f"{what}: {text[:300]}"
+    message = f"{what}: {textwrap.shorten(text, 240, placeholder=' …')}"
     if isinstance(exc, OperationalError | ConnectionError | TimeoutError) or code in RETRYABLE_CODES:
         return RetryableSinkError(message, code)
     if isinstance(exc, ClickHouseError | DatabaseError):
