@@ -9,8 +9,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 
+_FLOAT_EXACT_S = 2**52 // 1_000_000  # below this many seconds a float holds every microsecond
+
+
 def to_micros(instant: datetime) -> int:
     """Exact microseconds since the epoch (comparisons and windows use these)."""
+    seconds = instant.timestamp()
+    if -_FLOAT_EXACT_S < seconds < _FLOAT_EXACT_S:
+        return round(seconds * 1_000_000)
     return (instant - EPOCH) // _MICRO
 
 

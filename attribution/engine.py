@@ -63,7 +63,7 @@ class _Dirty:
         self.users: set[str] = set()
         self.orders: set[str] = set()
         self.spend: set[tuple[str, int]] = set()
-        self.currencies: set[str] = set()
+        self.currencies: dict[str, date] = {}  # currency -> earliest effective date that changed
 
 
 class Engine:
@@ -182,7 +182,9 @@ class Engine:
             if event.currency == self.policy.currency:
                 return  # SPEC 3.6: a rate for the reporting currency is ignored
             if self.fx.upsert(event.currency, event.effective_date, version, event.rate):
-                dirty.currencies.add(event.currency)
+                since = dirty.currencies.get(event.currency)
+                if since is None or event.effective_date < since:
+                    dirty.currencies[event.currency] = event.effective_date
                 out.fx.append(FxRow(event.currency, event.effective_date, event.rate))
         elif isinstance(event, ev.PromotionPlan):
             current = st.plans.get(event.plan_id)
@@ -217,10 +219,17 @@ class Engine:
 
     def _flush(self, dirty: _Dirty, out: Outputs) -> None:
         st = self.state
-        for currency in dirty.currencies:
-            dirty.orders.update(st.orders_by_currency.get(currency, ()))
-            dirty.users.update(st.unlock_users_by_currency.get(currency, ()))
-            dirty.spend.update(st.spend_by_currency.get(currency, ()))
+        for currency, since in dirty.currencies.items():
+            # a rate effective from `since` can only change amounts dated on or after it
+            for order_id in st.orders_by_currency.get(currency, ()):
+                if any(p.date >= since for p in st.orders[order_id].payments if p.currency == currency):
+                    dirty.orders.add(order_id)
+            for user_id in st.unlock_users_by_currency.get(currency, ()):
+                if any(u.date >= since for u in st.users[user_id].unlocks if u.currency == currency):
+                    dirty.users.add(user_id)
+            for key in st.spend_by_currency.get(currency, ()):
+                if any(v.period_date >= since for v in st.spend[key].versions if v.currency == currency):
+                    dirty.spend.add(key)
         for order_id in dirty.orders:
             self._resolve_order(order_id, dirty, out)
         for user_id in dirty.users:

@@ -10,7 +10,8 @@ from decimal import Context, Decimal
 # 100 significant digits is far beyond anything a product of two of them needs.
 EXACT = Context(prec=100)
 
-Version = tuple[int, str]  # (ts in micros, event_id): "latest" is the max
+Version = tuple[int, str]
+_MISS = object()  # (ts in micros, event_id): "latest" is the max
 
 
 class FxTable:
@@ -40,8 +41,9 @@ class FxTable:
         if currency == self.reporting:
             return Decimal(1)
         key = (currency, on)
-        if key in self._lookups:
-            return self._lookups[key]
+        hit = self._lookups.get(key, _MISS)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         dates = self._dates.get(currency)
         found: Decimal | None = None
         if dates:
