@@ -103,7 +103,7 @@ class Engine:
 
     def _ingest(self, event: ev.Event, ts_us: int, origin: str, raw: bytes, dirty: _Dirty, out: Outputs) -> None:
         st = self.state
-        if isinstance(event, ev.Impression):  # the most frequent type first
+        if isinstance(event, ev.Impression):  # by frequency: impressions, unlocks, redirects, clicks
             touch = Touch(ts_us, event.event_id, "campaign", event.campaign_id)
             impressions = st.impressions_by_device.get(event.device_id)
             if impressions is None:
@@ -112,15 +112,15 @@ class Engine:
                 impressions.append(touch)
             if event.device_id in st.users_by_device:
                 dirty.users.update(st.users_by_device[event.device_id])
-        elif isinstance(event, ev.Click):
-            if event.campaign_id is not None:
-                touch = Touch(ts_us, event.event_id, "campaign", event.campaign_id)
-            else:
-                touch = Touch(ts_us, event.event_id, "plan", event.plan_id or "")
-            st.clicks_by_id.setdefault(event.click_id, []).append(touch)
-            st.clicks_by_device.setdefault(event.device_id, []).append(touch)
-            dirty.users.update(st.users_by_click_id.get(event.click_id, ()))
-            dirty.users.update(st.users_by_device.get(event.device_id, ()))
+        elif isinstance(event, ev.AdUnlock):
+            user = self._user(event.user_id)
+            user.unlocks.append(
+                UnlockRec(
+                    ts_us, event.event_id, event.revenue, event.currency, self._dates.of_micros(ts_us), origin, raw
+                )
+            )
+            st.unlock_users_by_currency.setdefault(event.currency, set()).add(event.user_id)
+            dirty.users.add(event.user_id)
         elif isinstance(event, ev.Redirect):
             user = self._user(event.user_id)
             redirect = Redirect(ts_us, event.event_id, event.click_id, event.device_id)
@@ -131,6 +131,15 @@ class Engine:
                 if event.device_id is not None:
                     st.users_by_device.setdefault(event.device_id, set()).add(event.user_id)
                 dirty.users.add(event.user_id)
+        elif isinstance(event, ev.Click):
+            if event.campaign_id is not None:
+                touch = Touch(ts_us, event.event_id, "campaign", event.campaign_id)
+            else:
+                touch = Touch(ts_us, event.event_id, "plan", event.plan_id or "")
+            st.clicks_by_id.setdefault(event.click_id, []).append(touch)
+            st.clicks_by_device.setdefault(event.device_id, []).append(touch)
+            dirty.users.update(st.users_by_click_id.get(event.click_id, ()))
+            dirty.users.update(st.users_by_device.get(event.device_id, ()))
         elif isinstance(event, ev.Payment):
             order = self._order(event.order_id)
             order.payments.append(
@@ -149,15 +158,6 @@ class Engine:
                 )
             )
             dirty.orders.add(event.order_id)
-        elif isinstance(event, ev.AdUnlock):
-            user = self._user(event.user_id)
-            user.unlocks.append(
-                UnlockRec(
-                    ts_us, event.event_id, event.revenue, event.currency, self._dates.of_micros(ts_us), origin, raw
-                )
-            )
-            st.unlock_users_by_currency.setdefault(event.currency, set()).add(event.user_id)
-            dirty.users.add(event.user_id)
         elif isinstance(event, ev.AdSpend):
             period_us = to_micros(event.period_start)
             key = (event.campaign_id, period_us)
