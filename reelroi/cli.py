@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--campaigns", type=int, default=40)
     p.add_argument("--plans", type=int, default=15)
     p.add_argument("--events", type=int, default=None, help="scale users to about this many lines")
+    p.add_argument("--users-per-day", type=int, default=20_000, help="acquired users a day (ignored with --events)")
     p.add_argument("--malformed-share", type=float, default=0.002)
     p.add_argument("--duplicate-share", type=float, default=0.01)
     return parser
@@ -296,6 +297,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         campaigns=args.campaigns,
         plans=args.plans,
         events=args.events,
+        users_per_day=args.users_per_day,
         malformed_share=args.malformed_share,
         duplicate_share=args.duplicate_share,
     )
@@ -307,8 +309,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 0
     opener: Callable[..., Any] = gzip.open if args.out.endswith(".gz") else open
     with opener(args.out, "wb") as handle:
-        for line in generate(cfg):
-            handle.write(line)
+        handle.writelines(generate(cfg))
     return 0
 
 

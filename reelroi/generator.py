@@ -28,10 +28,7 @@ gives the same bytes.
 
 from __future__ import annotations
 
-import argparse
-import gzip
 import math
-import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -1218,42 +1215,3 @@ def _generate(cfg: GeneratorConfig) -> Iterator[bytes]:
         fixed = _fixed_lines(cfg, world, target / per_user / cfg.days)
         users_per_day = max(1.0, (target - fixed) / per_user / day_factor)
     yield from _Traffic(cfg, world, rng, users_per_day).run()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m reelroi.generator --events 1000000 -o events.jsonl.gz``"""
-    p = argparse.ArgumentParser(description="Write synthetic reelroi events as JSON lines.")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--start-date", type=date.fromisoformat, default=date(2026, 11, 1))
-    p.add_argument("--days", type=int, default=1)
-    p.add_argument("--campaigns", type=int, default=40)
-    p.add_argument("--plans", type=int, default=15)
-    p.add_argument("--events", type=int, default=None)
-    p.add_argument("--users-per-day", type=int, default=20_000)
-    p.add_argument("--malformed-share", type=float, default=0.002)
-    p.add_argument("--duplicate-share", type=float, default=0.01)
-    p.add_argument("-o", "--output", default="-", help="file (.gz compresses) or - for stdout")
-    a = p.parse_args(argv)
-    cfg = GeneratorConfig(
-        seed=a.seed,
-        start_date=a.start_date,
-        days=a.days,
-        campaigns=a.campaigns,
-        plans=a.plans,
-        events=a.events,
-        users_per_day=a.users_per_day,
-        malformed_share=a.malformed_share,
-        duplicate_share=a.duplicate_share,
-    )
-    if a.output == "-":
-        out = sys.stdout.buffer
-        out.writelines(generate(cfg))
-        out.flush()
-    else:
-        opener = gzip.open if a.output.endswith(".gz") else open
-        with opener(a.output, "wb") as f:
-            f.writelines(generate(cfg))
-
-
-if __name__ == "__main__":
-    main()
