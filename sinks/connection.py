@@ -42,8 +42,11 @@ def connect(dsn: str) -> Client:
             path = dsn.removeprefix("chdb://")
             if not path or path == "/":
                 raise ConfigError(f"chdb DSN needs a directory, e.g. chdb:///path/to/dir (got {dsn!r})")
-            Path(path).mkdir(parents=True, exist_ok=True)
-            return clickhouse_connect.get_client(dsn=dsn)
+            # a relative directory (the default chdb://./.reelroi/chdb) is made absolute:
+            # the driver would read "./x" as a host and a database
+            directory = Path(path).resolve()
+            directory.mkdir(parents=True, exist_ok=True)
+            return clickhouse_connect.get_client(dsn=f"chdb://{directory}")
         parts = urlsplit(dsn)
         if parts.scheme not in ("http", "https", "clickhouse", "clickhouses"):
             raise ConfigError(f"unsupported DSN {dsn!r}: use chdb:///dir or http://user:pass@host:8123/db")

@@ -260,3 +260,17 @@ def test_progress_on_a_terminal(tmp_path):
     text = seen.decode(errors="replace")
     assert "events/s" in text and "\r" in text, text
     assert "replayed " in text
+
+
+def test_the_default_relative_chdb_directory_works(tmp_path):
+    """The default DSN is relative (chdb://./.reelroi/chdb): it lands under the working directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELROI_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "reelroi.cli", "replay", str(EXAMPLE)], cwd=tmp_path, env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / ".reelroi" / "chdb").is_dir()
+    roi = subprocess.run(
+        [sys.executable, "-m", "reelroi.cli", "roi", "--format", "json"], cwd=tmp_path, env=env, capture_output=True
+    )
+    assert roi.returncode == 0 and b'"cA"' in roi.stdout
