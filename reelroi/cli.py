@@ -143,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
             help=_env_help("topic name prefix", "REELROI_KAFKA_TOPIC_PREFIX", "reelroi."),
         )
 
+    p = sub.add_parser("worker", help="run the faust-streaming attribution worker (Kafka -> ClickHouse)")
+    _add_db(p, env)
+    _add_policy(p, env)
+    _add_kafka(p)
+
     p = sub.add_parser("topics", help="create the topics (idempotent)")
     p.add_argument("action", choices=("create",))
     _add_kafka(p)
@@ -365,6 +370,25 @@ def cmd_broker(args: argparse.Namespace) -> int:
         broker.stop()
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from reelroi.replay import policy_settings
+    from sinks.writer import ClickHouseSink
+    from streams.produce import create_topics
+    from streams.worker import KafkaSettings, Pipeline, build_app
+
+    policy = _policy(args)
+    settings = KafkaSettings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
+    client, db = _open_store(args.db)
+    sink = ClickHouseSink(client, db)
+    sink.save_settings(policy_settings(policy))
+    create_topics(settings.bootstrap, settings.topic_prefix, settings.partitions)
+    app = build_app(settings, Pipeline(sink, policy))
+    faust.Worker(app, loglevel=os.environ.get("REELROI_LOG_LEVEL", "WARN"), quiet=True).execute_from_commandline()
+    return 0
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     from streams.produce import create_topics
 
@@ -393,6 +417,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "broker": cmd_broker,
     "topics": cmd_topics,
+    "worker": cmd_worker,
     "produce": cmd_produce,
     "serve": cmd_serve,
     "token": cmd_token,

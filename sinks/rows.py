@@ -110,12 +110,6 @@ FX = [("currency", "String"), ("effective_date", "Int32"), ("rate", "String")]
 def blocks(out: Outputs) -> list[Block]:
     """Every non-empty insert block for one batch of outputs."""
     result = [
-        # one event per event_id by construction: straight to columns, no dedupe pass
-        Block(
-            "events", [c for c, _ in EVENTS], [t for _, t in EVENTS], [list(c) for c in zip(*out.events, strict=True)]
-        )
-        if out.events
-        else Block("events", [], [], []),
         _block(
             "rejections",
             REJECTIONS,
@@ -208,5 +202,12 @@ def blocks(out: Outputs) -> list[Block]:
                 for f in _last_by_key(out.fx, lambda f: (f.currency, f.effective_date))
             ],
         ),
+        # the event log goes LAST: an event in the log has all its facts written, which
+        # is what a restarted worker relies on; one row per event_id, straight to columns
+        Block(
+            "events", [c for c, _ in EVENTS], [t for _, t in EVENTS], [list(c) for c in zip(*out.events, strict=True)]
+        )
+        if out.events
+        else Block("events", [], [], []),
     ]
     return [b for b in result if len(b)]

@@ -56,6 +56,22 @@ class ClickHouseSink:
         self.rows_written += written
         return written
 
+    def drop_derived_older_than(self, version: int) -> None:
+        """Delete derived rows written before ``version`` (after a full rewrite at or above it).
+
+        Rows about input lines rather than state (structural rejections, by-event_id
+        duplicates) are kept: a rebuild from the event log does not produce them.
+        """
+        for table, extra in (
+            ("users", ""), ("money", ""), ("spend", ""), ("campaigns", ""), ("plans", ""), ("fx_rates", ""),
+            ("rejections", " AND startsWith(key, 'event:')"), ("duplicates", " AND kind = 'order_id'"),
+        ):  # fmt: skip
+            command(
+                self.client,
+                f"ALTER TABLE {self.db}.{table} DELETE WHERE version < {int(version)}{extra} "
+                "SETTINGS mutations_sync = 2",
+            )
+
     def truncate(self, tables: tuple[str, ...] = ALL_TABLES) -> None:
         for table in tables:
             command(self.client, f"TRUNCATE TABLE IF EXISTS {self.db}.{table}")
