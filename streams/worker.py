@@ -19,7 +19,12 @@ would each see a subset of partitions.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import resource
+import signal
+import time
 from typing import Any
 
 import faust
@@ -40,6 +45,8 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REELROI_KAFKA_", extra="ignore")
 
     bootstrap: str = "127.0.0.1:9092"
+    exit_when_idle_s: float = 0.0  # benchmarks: stop after this long without records, write stats
+    stats_path: str = ""
     topic_prefix: str = "reelroi."
     group: str = "reelroi-attribution"
     partitions: int = 6
@@ -63,6 +70,9 @@ class Pipeline:
         self.logged_origins: set[str] = set()
         self.batches = 0
         self.events = 0
+        self.first_batch_at: float | None = None
+        self.last_batch_at: float | None = None
+        self.freshness_s: list[float] = []  # produce time -> written, one per record
 
     def rebuild(self) -> int:
         """Load every logged event into the engine and rewrite every derived row from it.
@@ -83,8 +93,13 @@ class Pipeline:
         self.sink.drop_derived_older_than(start)
         return count
 
-    def process(self, records: list[Record]) -> Outputs:
-        """Engine outputs for the records not already in the log (redeliveries skipped)."""
+    def process(self, records: list[Record], produced_at: list[float] | None = None) -> Outputs:
+        """Engine outputs for the records not already in the log (redeliveries skipped).
+
+        ``produced_at`` (Kafka timestamps, epoch seconds) feeds the freshness figures.
+        """
+        if self.first_batch_at is None:
+            self.first_batch_at = time.time()
         if self.logged_origins:
             fresh = [r for r in records if r.origin not in self.logged_origins]
             self.logged_origins.difference_update(r.origin for r in records)
@@ -92,9 +107,29 @@ class Pipeline:
             fresh = records
         out = self.engine.process(fresh)
         self.sink.write(out)
+        written = self.last_batch_at = time.time()
+        if produced_at:
+            self.freshness_s.extend(written - t for t in produced_at)
         self.batches += 1
         self.events += len(records)
         return out
+
+    def stats(self) -> dict[str, float]:
+        elapsed = (self.last_batch_at or 0.0) - (self.first_batch_at or 0.0)
+        fresh = sorted(self.freshness_s)
+
+        def pct(q: float) -> float:
+            return fresh[min(len(fresh) - 1, int(q * len(fresh)))] if fresh else 0.0
+
+        return {
+            "events": self.events,
+            "batches": self.batches,
+            "seconds": elapsed,
+            "events_per_s": self.events / elapsed if elapsed > 0 else 0.0,
+            "freshness_p50_s": pct(0.50),
+            "freshness_p99_s": pct(0.99),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
 
 
 def build_app(settings: KafkaSettings, pipeline: Pipeline) -> faust.App:
@@ -137,8 +172,9 @@ def build_app(settings: KafkaSettings, pipeline: Pipeline) -> faust.App:
         batches = stream.noack_take(settings.batch_max, within=settings.batch_within_s)  # type: ignore[attr-defined]
         async for events in batches:
             records = [Record(origin_of(e), e.value) for e in events]
+            produced = [e.message.timestamp for e in events]
             # CPU and ClickHouse work off the event loop, so heartbeats keep flowing
-            out = await asyncio.to_thread(pipeline.process, records)
+            out = await asyncio.to_thread(pipeline.process, records, produced)
             for rejection in out.rejections:
                 if rejection.active and not rejection.key.startswith("event:"):
                     await dead_letters.send(
@@ -147,5 +183,16 @@ def build_app(settings: KafkaSettings, pipeline: Pipeline) -> faust.App:
                     )
             for event in events:
                 await stream.ack(event)
+
+    if settings.exit_when_idle_s > 0:
+
+        @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+        async def stop_when_idle() -> None:
+            last = pipeline.last_batch_at
+            if last is not None and time.time() - last > settings.exit_when_idle_s:
+                if settings.stats_path:
+                    with open(settings.stats_path, "w", encoding="utf-8") as handle:
+                        json.dump(pipeline.stats(), handle)
+                os.kill(os.getpid(), signal.SIGTERM)  # the faust Worker's own clean shutdown
 
     return app
