@@ -147,6 +147,7 @@ def build_app(settings: KafkaSettings, pipeline: Pipeline) -> faust.App:
         broker_commit_interval=1.0,
         stream_buffer_maxsize=max(4096, settings.batch_max),
         consumer_max_fetch_size=16 * 1024 * 1024,
+        broker_max_poll_records=settings.batch_max,
         producer_linger=0.05,
         # Tansu completes a join only when the rebalance timeout allows; a short
         # one makes start-up and failover take seconds, not a minute
