@@ -1,0 +1,65 @@
+"""docker-compose.yml cannot run here; check that it names only what reelroi really reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from reelroi.cli import build_parser
+from reelroi.settings import ClickHouseSettings, ReelroiSettings
+from streams.worker import KafkaSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+REELROI_SERVICES = {name: s for name, s in SERVICES.items() if s.get("build") == "."}
+
+
+def known_variables() -> set[str]:
+    names = set()
+    for cls in (ReelroiSettings, ClickHouseSettings, KafkaSettings):
+        prefix = cls.model_config["env_prefix"]
+        names |= {(prefix + field).upper() for field in cls.model_fields}
+    return names | {"REELROI_HOST", "REELROI_PORT", "REELROI_LOG_LEVEL"}
+
+
+def test_every_reelroi_variable_is_one_reelroi_reads() -> None:
+    known = known_variables()
+    for name, service in REELROI_SERVICES.items():
+        unknown = {k for k in service.get("environment", {}) if k.startswith("REELROI_")} - known
+        assert not unknown, f"{name} sets variables reelroi never reads: {unknown}"
+
+
+@pytest.mark.parametrize("name", sorted(REELROI_SERVICES))
+def test_every_command_parses_with_the_real_cli(name: str) -> None:
+    service = REELROI_SERVICES[name]
+    entry = service.get("entrypoint", ["reelroi"])
+    argv = [*entry[1:], *service.get("command", [])]
+    if name == "replay":
+        argv.append("/data/events.jsonl.gz")
+    build_parser().parse_args(argv)  # exits (fails the test) on an unknown command or option
+
+
+def test_addresses_point_at_the_declared_services_and_ports() -> None:
+    env = REELROI_SERVICES["worker"]["environment"]
+    dsn = urlsplit(env["REELROI_DB"])
+    assert dsn.hostname in SERVICES and dsn.port == 8123
+    assert f"{dsn.port}:{dsn.port}" in SERVICES[dsn.hostname]["ports"]
+    assert dsn.path.strip("/") == SERVICES["clickhouse"]["environment"]["CLICKHOUSE_DB"]
+    assert dsn.username == SERVICES["clickhouse"]["environment"]["CLICKHOUSE_USER"]
+    host, port = env["REELROI_KAFKA_BOOTSTRAP"].split(":")
+    assert host in SERVICES
+    assert f"PLAINTEXT://{host}:{port}" == SERVICES[host]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    api = REELROI_SERVICES["api"]
+    port_arg = api["command"][api["command"].index("--port") + 1]
+    assert f"{port_arg}:{port_arg}" in api["ports"]
+    assert "/healthz" in " ".join(api["healthcheck"]["test"])
+
+
+def test_the_image_installs_every_package_reelroi_ships() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("schemas", "attribution", "sinks", "streams", "reelroi", "infra"):
+        assert f"COPY {package} {package}" in dockerfile
