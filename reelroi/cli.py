@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy(p, env)
     _add_kafka(p)
 
+    p = sub.add_parser("demo", help="broker + worker + embedded ClickHouse with live traffic and a live ROI table")
+    _add_db(p, env)
+    p.add_argument("--minutes", type=float, default=3.0, help="how long to stream (default 3)")
+    p.add_argument("--rate", type=int, default=3000, help="events/s of generated live traffic (default 3000)")
+
     p = sub.add_parser("topics", help="create the topics (idempotent)")
     p.add_argument("action", choices=("create",))
     _add_kafka(p)
@@ -389,6 +394,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from reelroi.replay import policy_settings
+    from sinks.writer import ClickHouseSink
+    from streams.demo import run_demo
+    from streams.worker import Pipeline
+
+    policy = Policy()
+    client, db = _open_store(args.db)
+    sink = ClickHouseSink(client, db)
+    sink.truncate()
+    sink.save_settings(policy_settings(policy))
+    return run_demo(lambda: Pipeline(sink, policy), args.minutes, args.rate)
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     from streams.produce import create_topics
 
@@ -418,6 +437,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "broker": cmd_broker,
     "topics": cmd_topics,
     "worker": cmd_worker,
+    "demo": cmd_demo,
     "produce": cmd_produce,
     "serve": cmd_serve,
     "token": cmd_token,
