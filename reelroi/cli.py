@@ -395,9 +395,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from reelroi.demo import run_demo
     from reelroi.replay import policy_settings
     from sinks.writer import ClickHouseSink
-    from streams.demo import run_demo
     from streams.worker import Pipeline
 
     policy = Policy()
