@@ -86,6 +86,16 @@ def main() -> None:
         transport = asyncio.run(ceiling(broker.bootstrap, "b.", len(lines)))
         print(f"aiokafka ceiling  {transport:,.0f} events/s")
 
+        noop = subprocess.run(
+            [sys.executable, str(ROOT / "load_tests" / "faust_noop.py"), "worker", "-l", "warn"],
+            env={**os.environ, "BENCH_BOOTSTRAP": broker.bootstrap, "BENCH_PREFIX": "b.", "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            timeout=900,
+        )
+        found = [ln for ln in (noop.stdout + noop.stderr).decode().splitlines() if "RESULT" in ln]
+        faust_floor = float(found[-1].split()[-1]) if found else 0.0
+        print(f"faust no-op agent {faust_floor:,.0f} events/s (take + ack only)")
+
         worker, stats_path = run_worker(broker.bootstrap, "b.", work, "drain", idle_s=8)
         worker.wait()
         drain = json.loads(stats_path.read_text())
