@@ -90,10 +90,5 @@ def reattribute(sink: ClickHouseSink, policy: Policy) -> ReplayStats:
         for block in sink.logged_events():
             yield [Record(origin, raw) for origin, raw in block]
 
-    class _NoEventLog(ClickHouseSink):
-        def write(self, out: Outputs) -> int:
-            out.events = []  # already in the log
-            return super().write(out)
-
-    quiet_sink = _NoEventLog(sink.client, db, sink.clock)
-    return run(engine, quiet_sink, batches(), Progress("reattribute"))
+    from_log = ClickHouseSink(sink.client, db, sink.clock, log_events=False)
+    return run(engine, from_log, batches(), Progress("reattribute"))

@@ -30,17 +30,21 @@ class VersionClock:
 class ClickHouseSink:
     """Writes ``Outputs`` into database ``db``. Safe to call again with the same outputs."""
 
-    def __init__(self, client: Client, db: str, clock: VersionClock | None = None) -> None:
+    def __init__(self, client: Client, db: str, clock: VersionClock | None = None, log_events: bool = True) -> None:
         self.client = client
         self.db = db
         self.clock = clock or VersionClock()
         self.rows_written = 0
+        # False when the outputs come from the event log itself (reattribute, a worker's rebuild)
+        self.log_events = log_events
 
     def write(self, out: Outputs) -> int:
         """Insert every block of ``out`` under one fresh version; returns rows written."""
         version = self.clock.next()
         written = 0
         for block in blocks(out):
+            if block.table == "events" and not self.log_events:
+                continue
             n = len(block)
             try:
                 self.client.insert(

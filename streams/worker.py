@@ -84,10 +84,9 @@ class Pipeline:
         """
         start = self.sink.clock.next()
         count = 0
+        rewrite = ClickHouseSink(self.sink.client, self.sink.db, self.sink.clock, log_events=False)
         for page in self.sink.logged_events():
-            out = self.engine.process([Record(origin, raw) for origin, raw in page])
-            out.events = []  # already logged
-            self.sink.write(out)
+            rewrite.write(self.engine.process([Record(origin, raw) for origin, raw in page]))
             self.logged_origins.update(origin for origin, _ in page if origin.startswith("kafka:"))
             count += len(page)
         self.sink.drop_derived_older_than(start)
