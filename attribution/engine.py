@@ -20,6 +20,10 @@ from attribution.clock import LocalDates, to_micros
 from attribution.fx import EXACT, FxTable
 from attribution.orders import DUPLICATE, NO_FX_RATE, PaymentRec, RefundRec, Verdict, resolve_order
 from attribution.outputs import (
+    EVENT_ID_DUPLICATE,
+    ORDER_DUPLICATE,
+    ORDER_KEY_PREFIX,
+    STATE_KEY_PREFIX,
     CampaignRow,
     Duplicate,
     FxRow,
@@ -92,7 +96,7 @@ class Engine:
                 )
                 continue
             if event.event_id in seen:
-                out.duplicates.append(Duplicate(origin, "event_id", event.event_id, origin))
+                out.duplicates.append(Duplicate(origin, EVENT_ID_DUPLICATE, event.event_id, origin))
                 continue
             seen.add(event.event_id)
             ts_us = to_micros(event.ts)
@@ -252,15 +256,17 @@ class Engine:
         old_dup = old is not None and old.reason == DUPLICATE
         new_dup = new is not None and new.reason == DUPLICATE
         if old is not None and old_dup and not new_dup:
-            out.duplicates.append(Duplicate("order:" + event_id, "order_id", event_id, origin, False))
+            out.duplicates.append(Duplicate(ORDER_KEY_PREFIX + event_id, ORDER_DUPLICATE, event_id, origin, False))
         if old is not None and not old_dup and (new is None or new_dup):
-            out.rejections.append(Rejection("event:" + event_id, old.reason, "", event_id, type_, origin, raw, False))
+            out.rejections.append(
+                Rejection(STATE_KEY_PREFIX + event_id, old.reason, "", event_id, type_, origin, raw, False)
+            )
         if new is not None:
             if new_dup:
-                out.duplicates.append(Duplicate("order:" + event_id, "order_id", event_id, origin))
+                out.duplicates.append(Duplicate(ORDER_KEY_PREFIX + event_id, ORDER_DUPLICATE, event_id, origin))
             else:
                 out.rejections.append(
-                    Rejection("event:" + event_id, new.reason, new.detail, event_id, type_, origin, raw)
+                    Rejection(STATE_KEY_PREFIX + event_id, new.reason, new.detail, event_id, type_, origin, raw)
                 )
 
     def _resolve_order(self, order_id: str, dirty: _Dirty, out: Outputs) -> None:

@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 
+# Keys of rows that depend on engine state (not on one input line): retractable.
+STATE_KEY_PREFIX = "event:"
+ORDER_KEY_PREFIX = "order:"
+EVENT_ID_DUPLICATE = "event_id"
+ORDER_DUPLICATE = "order_id"
+
 
 class LoggedEvent(NamedTuple):
     """An accepted-for-processing event (first copy of its event_id), for the event log."""
@@ -36,6 +42,11 @@ class Rejection(NamedTuple):
     origin: str
     raw: bytes
     active: bool = True
+
+    @property
+    def structural(self) -> bool:
+        """Rejected for what the line itself is (every copy counts), not for other events."""
+        return not self.key.startswith(STATE_KEY_PREFIX)
 
 
 class Duplicate(NamedTuple):

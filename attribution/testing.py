@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from attribution.engine import Engine, Record
-from attribution.outputs import Outputs
+from attribution.outputs import EVENT_ID_DUPLICATE, ORDER_DUPLICATE, Outputs
 from attribution.policy import Policy
 
 _ids = itertools.count(1)
@@ -128,10 +128,10 @@ class Folded:
             "spend": self.active("spend"),
             "plans": self.active("plans"),
             "fx": self.active("fx"),
-            "state_rejections": {k: v.reason for k, v in rejections.items() if k.startswith("event:")},
-            "structural_rejections": sorted(v.reason for k, v in rejections.items() if not k.startswith("event:")),
-            "order_duplicates": sorted(k for k, v in self.active("duplicates").items() if v.kind == "order_id"),
-            "event_duplicates": sum(1 for v in self.active("duplicates").values() if v.kind == "event_id"),
+            "state_rejections": {k: v.reason for k, v in rejections.items() if not v.structural},
+            "structural_rejections": sorted(v.reason for v in rejections.values() if v.structural),
+            "order_duplicates": sorted(k for k, v in self.active("duplicates").items() if v.kind == ORDER_DUPLICATE),
+            "event_duplicates": sum(1 for v in self.active("duplicates").values() if v.kind == EVENT_ID_DUPLICATE),
         }
 
 

@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import faust
 
+from reelroi.formatting import money, roi
 from reelroi.generator import GeneratorConfig, generate
 from sinks.analytics import RoiFilter, roi_grouped, roi_totals
 from streams.broker import EmbeddedBroker
@@ -37,11 +39,12 @@ class DemoState:
 
 
 def _money(value: Any) -> str:
-    return f"{value:,.2f}"
+    """SPEC display rounding, with thousands separators for a wide terminal table."""
+    return f"{Decimal(money(value)):,.2f}"
 
 
 def _roi(revenue: Any, spend: Any) -> str:
-    return f"{revenue / spend:.4f}" if spend else "   -  "
+    return roi(revenue, spend) or "   -  "
 
 
 def render(pipeline: Pipeline, state: DemoState, lock: threading.Lock, minutes: float) -> str:

@@ -6,6 +6,7 @@ import csv
 import io
 import unicodedata
 from collections.abc import Sequence
+from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
@@ -30,30 +31,35 @@ def roi(revenue: Decimal, spend: Decimal) -> str | None:
     return str(abs(shown) if shown == 0 else shown)
 
 
+def display(row: dict[str, Any]) -> dict[str, Any]:
+    """Exact values to display form: money 2 places, dates ISO, the rest as is."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, Decimal):
+            out[key] = money(value)
+        elif isinstance(value, date):
+            out[key] = value.isoformat()
+        else:
+            out[key] = value
+    return out
+
+
+def roi_columns(row: dict[str, Any]) -> dict[str, str | None]:
+    """``roi_d0``, ``roi_d7``, ``roi_total`` of one exact ROI row."""
+    return {
+        "roi_d0": roi(row["revenue_d0"], row["spend"]),
+        "roi_d7": roi(row["revenue_d7"], row["spend"]),
+        "roi_total": roi(row["revenue_total"], row["spend"]),
+    }
+
+
 def roi_report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Exact ROI rows from the store to the SPEC's display form."""
-    shown = []
-    for row in rows:
-        out: dict[str, Any] = {}
-        for key, value in row.items():
-            if isinstance(value, Decimal):
-                out[key] = money(value)
-            elif key == "cohort_date":
-                out[key] = value.isoformat()
-            else:
-                out[key] = value
-        out["roi_d0"] = roi(row["revenue_d0"], row["spend"])
-        out["roi_d7"] = roi(row["revenue_d7"], row["spend"])
-        out["roi_total"] = roi(row["revenue_total"], row["spend"])
-        shown.append(out)
-    return shown
+    return [{**display(row), **roi_columns(row)} for row in rows]
 
 
 def commission_report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {k: money(v) if isinstance(v, Decimal) else (v.isoformat() if k == "date" else v) for k, v in row.items()}
-        for row in rows
-    ]
+    return [display(row) for row in rows]
 
 
 def _width(text: str) -> int:

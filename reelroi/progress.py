@@ -24,8 +24,11 @@ class Progress:
             self._shown = now
             self._draw(now)
 
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
     def rate(self) -> float:
-        elapsed = time.perf_counter() - self.started
+        elapsed = self.elapsed()
         return self.count / elapsed if elapsed > 0 else 0.0
 
     def _draw(self, now: float) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from attribution.engine import Engine, Record
-from attribution.outputs import Outputs
+from attribution.outputs import EVENT_ID_DUPLICATE, ORDER_DUPLICATE, STATE_KEY_PREFIX, Outputs
 from attribution.policy import Policy
 from reelroi.progress import Progress
 from sinks.connection import command
@@ -45,14 +45,14 @@ def run(engine: Engine, sink: ClickHouseSink, batches: Iterable[list[Record]], p
             gc.freeze()
             stats.records += len(batch)
             stats.events += len(out.events)
-            stats.rejected += sum(1 for r in out.rejections if r.active and not r.key.startswith("event:"))
-            stats.duplicates += sum(1 for d in out.duplicates if d.kind == "event_id")
+            stats.rejected += sum(1 for r in out.rejections if r.active and r.structural)
+            stats.duplicates += sum(1 for d in out.duplicates if d.kind == EVENT_ID_DUPLICATE)
             progress.advance(len(batch))
     finally:
         gc.set_threshold(*thresholds)
     progress.close()
     stats.rows_written = sink.rows_written
-    stats.seconds = progress.rate() and stats.records / progress.rate()
+    stats.seconds = progress.elapsed()
     return stats
 
 
@@ -75,12 +75,12 @@ def reattribute(sink: ClickHouseSink, policy: Policy) -> ReplayStats:
     command(
         sink.client,
         f"INSERT INTO {db}.rejections SELECT key, reason, detail, event_id, type, origin, raw, {version}, 1 "
-        f"FROM {db}.rejections FINAL WHERE startsWith(key, 'event:')",
+        f"FROM {db}.rejections FINAL WHERE startsWith(key, '{STATE_KEY_PREFIX}')",
     )
     command(
         sink.client,
         f"INSERT INTO {db}.duplicates SELECT key, kind, event_id, origin, {version}, 1 "
-        f"FROM {db}.duplicates FINAL WHERE kind = 'order_id'",
+        f"FROM {db}.duplicates FINAL WHERE kind = '{ORDER_DUPLICATE}'",
     )
     sink.truncate(tuple(t for t in DERIVED_TABLES if t not in ("rejections", "duplicates")))
     sink.save_settings(policy_settings(policy))

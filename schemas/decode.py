@@ -40,14 +40,21 @@ def _no_constants(name: str) -> Any:
 
 _EXACT_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constants)
 _LONG_NUMBER = re.compile(rb"[0-9]{19}")
-# Fields that carry money or rates: a JSON number there must stay exact.
-_DECIMAL_FIELDS = ("amount", "revenue", "rate", "commission_rate")
+# The field of each type that carries money or a rate: a JSON number there must stay exact.
+_DECIMAL_FIELD = {
+    "payment": "amount",
+    "refund": "amount",
+    "ad_spend": "amount",
+    "ad_unlock": "revenue",
+    "fx_rate": "rate",
+    "promotion_plan": "commission_rate",
+}
 
 
 def _exact_numbers(raw: bytes) -> Any:
     # orjson turns 12.99 into a binary float; money must stay exact, so a line
     # with a fractional JSON number in a money field is parsed again keeping
-    # its numbers decimal (floats anywhere else are invalid fields anyway).
+    # its numbers decimal (floats anywhere else are invalid fields or ignored extras).
     return _EXACT_DECODER.decode(raw.decode("utf-8"))
 
 
@@ -73,10 +80,6 @@ def decode(raw: bytes) -> Event | Invalid:
             return Invalid(INVALID_JSON, f"not UTF-8 JSON: {exc}")
     if type(data) is not dict:
         return Invalid(INVALID_JSON, f"JSON {type(data).__name__} is not an object")
-    for name in _DECIMAL_FIELDS:
-        if type(data.get(name)) is float:
-            data = _exact_numbers(raw)
-            break
     event_type = data.get("type")
     event_id = data.get("event_id")
     event_id = event_id if type(event_id) is str else ""
@@ -87,6 +90,9 @@ def decode(raw: bytes) -> Event | Invalid:
     model = EVENT_TYPES.get(event_type)
     if model is None:
         return Invalid(UNKNOWN_TYPE, f"unknown event type {event_type[:64]!r}", event_id, event_type[:64])
+    decimal_field = _DECIMAL_FIELD.get(event_type)
+    if decimal_field is not None and type(data.get(decimal_field)) is float:
+        data = _exact_numbers(raw)
     # null counts as absent: optional fields default to None, and a null
     # required field fails validation exactly like a missing one.
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.connection import translate
+from sinks.sql import query_dicts, where
 
 MONEY = (
     "spend", "revenue_iap", "revenue_iaa", "refunds", "revenue_d0", "revenue_d1", "revenue_d3", "revenue_d7",
@@ -62,29 +62,19 @@ def _enriched(db: str) -> str:
 
 
 def _where(f: RoiFilter) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    for column, value, kind in (
-        ("cohort_date", f.date_from, ">= {p_from:Date32}"),
-        ("cohort_date", f.date_to, "<= {p_to:Date32}"),
-        ("source_kind", f.source_kind, "= {p_kind:String}"),
-        ("source_id", f.source_id, "= {p_source:String}"),
-        ("platform", f.platform, "= {p_platform:String}"),
-        ("drama_id", f.drama_id, "= {p_drama:String}"),
-        ("buyer_id", f.buyer_id, "= {p_buyer:String}"),
-    ):
-        if value is not None:
-            clauses.append(f"{column} {kind}")
-            params[kind.split("{")[1].split(":")[0]] = value
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return where(
+        ("cohort_date >= {p_from:Date32}", "p_from", f.date_from),
+        ("cohort_date <= {p_to:Date32}", "p_to", f.date_to),
+        ("source_kind = {p_kind:String}", "p_kind", f.source_kind),
+        ("source_id = {p_source:String}", "p_source", f.source_id),
+        ("platform = {p_platform:String}", "p_platform", f.platform),
+        ("drama_id = {p_drama:String}", "p_drama", f.drama_id),
+        ("buyer_id = {p_buyer:String}", "p_buyer", f.buyer_id),
+    )
 
 
 def _run(client: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    try:
-        result = client.query(sql, parameters=params)
-    except Exception as exc:
-        raise translate(exc, "analytics query failed") from exc
-    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+    return query_dicts(client, sql, params, "analytics query")
 
 
 def _typed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,19 +91,19 @@ def _typed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def roi_grouped(client: Client, db: str, f: RoiFilter, group: str = "source_date") -> list[dict[str, Any]]:
     """Sums of every ROI column per group, biggest spend first."""
     keys = GROUPS[group]
-    where, params = _where(f)
+    clause, params = _where(f)
     sums = ", ".join(f"sum({m}) AS {m}" for m in (*MONEY, *COUNTS))
     # by date: in date order (a time series); otherwise the biggest spenders first
     order = "cohort_date" if group == "date" else f"spend DESC, revenue_total DESC, {', '.join(keys)}"
-    sql = f"SELECT {', '.join(keys)}, {sums} FROM ({_enriched(db)}){where} GROUP BY {', '.join(keys)} ORDER BY {order}"
+    sql = f"SELECT {', '.join(keys)}, {sums} FROM ({_enriched(db)}){clause} GROUP BY {', '.join(keys)} ORDER BY {order}"
     return _typed(_run(client, sql, params))
 
 
 def roi_totals(client: Client, db: str, f: RoiFilter) -> dict[str, Any]:
     """One row of sums over everything the filter admits."""
-    where, params = _where(f)
+    clause, params = _where(f)
     sums = ", ".join(f"sum({m}) AS {m}" for m in (*MONEY, *COUNTS))
-    rows = _typed(_run(client, f"SELECT {sums} FROM ({_enriched(db)}){where}", params))
+    rows = _typed(_run(client, f"SELECT {sums} FROM ({_enriched(db)}){clause}", params))
     return rows[0] if rows else {}
 
 
@@ -128,24 +118,15 @@ def commission_grouped(
 ) -> list[dict[str, Any]]:
     """Commission by (creator, plan, day), by plan, or by day."""
     keys = {"detail": ("creator_id", "plan_id", "date"), "plan": ("creator_id", "plan_id"), "day": ("date",)}[group]
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if creator_id is not None:
-        clauses.append("creator_id = {p_creator:String}")
-        params["p_creator"] = creator_id
-    if plan_id is not None:
-        clauses.append("plan_id = {p_plan:String}")
-        params["p_plan"] = plan_id
-    if date_from is not None:
-        clauses.append("date >= {p_from:Date32}")
-        params["p_from"] = date_from
-    if date_to is not None:
-        clauses.append("date <= {p_to:Date32}")
-        params["p_to"] = date_to
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    clause, params = where(
+        ("creator_id = {p_creator:String}", "p_creator", creator_id),
+        ("plan_id = {p_plan:String}", "p_plan", plan_id),
+        ("date >= {p_from:Date32}", "p_from", date_from),
+        ("date <= {p_to:Date32}", "p_to", date_to),
+    )
     sql = (
         f"SELECT {', '.join(keys)}, sum(gross) AS gross, sum(refunds) AS refunds, sum(net) AS net, "
-        f"sum(commission) AS commission FROM {db}.commission_daily{where} "
+        f"sum(commission) AS commission FROM {db}.commission_daily{clause} "
         f"GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}"
     )
     rows = _run(client, sql, params)

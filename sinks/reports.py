@@ -12,7 +12,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.connection import translate
+from sinks.sql import query_dicts, where
 
 ROI_MONEY = (
     "spend", "revenue_iap", "revenue_iaa", "refunds", "revenue_d0", "revenue_d1", "revenue_d3", "revenue_d7",
@@ -23,12 +23,7 @@ COMMISSION_COLUMNS = ("creator_id", "plan_id", "date", "gross", "refunds", "net"
 
 
 def _query(client: Client, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
-    try:
-        result = client.query(sql, parameters=parameters)
-    except Exception as exc:
-        raise translate(exc, "report query failed") from exc
-    names = result.column_names
-    return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+    return query_dicts(client, sql, parameters, "report query")
 
 
 def roi_rows(
@@ -39,20 +34,12 @@ def roi_rows(
     source_kind: str | None = None,
 ) -> list[dict[str, Any]]:
     """ROI by (source_kind, source_id, cohort_date), money as exact Decimals (ROI not yet divided)."""
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    if date_from:
-        where.append("cohort_date >= {date_from:Date32}")
-        params["date_from"] = date_from
-    if date_to:
-        where.append("cohort_date <= {date_to:Date32}")
-        params["date_to"] = date_to
-    if source_kind:
-        where.append("source_kind = {source_kind:String}")
-        params["source_kind"] = source_kind
-    sql = f"SELECT {', '.join(ROI_COLUMNS)} FROM {db}.roi_cohorts"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    clause, params = where(
+        ("cohort_date >= {date_from:Date32}", "date_from", date_from),
+        ("cohort_date <= {date_to:Date32}", "date_to", date_to),
+        ("source_kind = {source_kind:String}", "source_kind", source_kind),
+    )
+    sql = f"SELECT {', '.join(ROI_COLUMNS)} FROM {db}.roi_cohorts{clause}"
     sql += " ORDER BY source_kind, source_id, cohort_date"
     rows = _query(client, sql, params)
     for row in rows:
@@ -71,20 +58,12 @@ def commission_rows(
     date_to: date | None = None,
 ) -> list[dict[str, Any]]:
     """Commission by (creator_id, plan_id, date)."""
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    if creator_id is not None:
-        where.append("creator_id = {creator_id:String}")
-        params["creator_id"] = creator_id
-    if date_from:
-        where.append("date >= {date_from:Date32}")
-        params["date_from"] = date_from
-    if date_to:
-        where.append("date <= {date_to:Date32}")
-        params["date_to"] = date_to
-    sql = f"SELECT {', '.join(COMMISSION_COLUMNS)} FROM {db}.commission_daily"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    clause, params = where(
+        ("creator_id = {creator_id:String}", "creator_id", creator_id),
+        ("date >= {date_from:Date32}", "date_from", date_from),
+        ("date <= {date_to:Date32}", "date_to", date_to),
+    )
+    sql = f"SELECT {', '.join(COMMISSION_COLUMNS)} FROM {db}.commission_daily{clause}"
     sql += " ORDER BY creator_id, plan_id, date"
     rows = _query(client, sql, params)
     for row in rows:

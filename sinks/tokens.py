@@ -19,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 from attribution.errors import ConfigError
 
 ROLES = ("admin", "buyer", "creator")
+_COLUMNS = ["token_id", "name", "role", "subject", "secret_sha256", "created_at", "revoked", "version"]
 
 
 class TokenInfo(NamedTuple):
@@ -48,7 +49,7 @@ def create_token(client: Client, db: str, role: str, subject: str, name: str = "
     client.insert(
         f"{db}.tokens",
         [(token_id, name, role, subject, _hash(secret), created, 0, time.time_ns())],
-        column_names=["token_id", "name", "role", "subject", "secret_sha256", "created_at", "revoked", "version"],
+        column_names=_COLUMNS,
     )
     return f"rr_{token_id}_{secret}", TokenInfo(token_id, name, role, subject, created, False)
 
@@ -72,7 +73,7 @@ def revoke_token(client: Client, db: str, token_id: str) -> bool:
     client.insert(
         f"{db}.tokens",
         [(*row, 1, time.time_ns())],
-        column_names=["token_id", "name", "role", "subject", "secret_sha256", "created_at", "revoked", "version"],
+        column_names=_COLUMNS,
     )
     return True
 

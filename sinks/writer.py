@@ -7,13 +7,24 @@ from collections.abc import Iterator
 
 from clickhouse_connect.driver.client import Client
 
-from attribution.outputs import Outputs
+from attribution.outputs import ORDER_DUPLICATE, STATE_KEY_PREFIX, Outputs
 from sinks.connection import command, translate
 from sinks.rows import blocks
 
 # Derived tables: what replay and reattribute rebuild.
 DERIVED_TABLES = ("rejections", "duplicates", "users", "money", "spend", "campaigns", "plans", "fx_rates")
 ALL_TABLES = ("events", *DERIVED_TABLES)
+# In these tables only some rows come from engine state; the others record input lines.
+_STATE_ROWS = {
+    "rejections": f" AND startsWith(key, '{STATE_KEY_PREFIX}')",
+    "duplicates": f" AND kind = '{ORDER_DUPLICATE}'",
+}
+
+
+def load_settings(client: Client, db: str) -> dict[str, str]:
+    """The saved settings (the policy a database was built with), latest value of each."""
+    result = client.query(f"SELECT name, argMax(value, version) FROM {db}.settings GROUP BY name")
+    return {name: value for name, value in result.result_rows}
 
 
 class VersionClock:
@@ -66,13 +77,10 @@ class ClickHouseSink:
         Rows about input lines rather than state (structural rejections, by-event_id
         duplicates) are kept: a rebuild from the event log does not produce them.
         """
-        for table, extra in (
-            ("users", ""), ("money", ""), ("spend", ""), ("campaigns", ""), ("plans", ""), ("fx_rates", ""),
-            ("rejections", " AND startsWith(key, 'event:')"), ("duplicates", " AND kind = 'order_id'"),
-        ):  # fmt: skip
+        for table in DERIVED_TABLES:
             command(
                 self.client,
-                f"ALTER TABLE {self.db}.{table} DELETE WHERE version < {int(version)}{extra} "
+                f"ALTER TABLE {self.db}.{table} DELETE WHERE version < {int(version)}{_STATE_ROWS.get(table, '')} "
                 "SETTINGS mutations_sync = 2",
             )
 
@@ -86,8 +94,7 @@ class ClickHouseSink:
         self.client.insert(f"{self.db}.settings", rows, column_names=["name", "value", "version"])
 
     def load_settings(self) -> dict[str, str]:
-        result = self.client.query(f"SELECT name, argMax(value, version) FROM {self.db}.settings GROUP BY name")
-        return {name: value for name, value in result.result_rows}
+        return load_settings(self.client, self.db)
 
     def logged_events(self, page_rows: int = 50_000) -> Iterator[list[tuple[str, bytes]]]:
         """The stored event log as (origin, raw) pages, for re-attribution.

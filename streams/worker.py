@@ -176,7 +176,7 @@ def build_app(settings: KafkaSettings, pipeline: Pipeline) -> faust.App:
             # CPU and ClickHouse work off the event loop, so heartbeats keep flowing
             out = await asyncio.to_thread(pipeline.process, records, produced)
             for rejection in out.rejections:
-                if rejection.active and not rejection.key.startswith("event:"):
+                if rejection.active and rejection.structural:
                     await dead_letters.send(
                         value=rejection.raw,
                         headers={"reason": rejection.reason.encode(), "origin": rejection.origin.encode()},

@@ -18,10 +18,11 @@ from fastapi.staticfiles import StaticFiles
 from attribution.errors import SinkError
 from reelroi import __version__
 from reelroi.api.access import Forbidden, require_admin, scope_commission, scope_roi
-from reelroi.formatting import money, roi
+from reelroi.formatting import display, money, roi, roi_columns
 from sinks.analytics import RoiFilter, commission_grouped, roi_grouped, roi_totals
 from sinks.reports import recent_rejections, rejection_counts
 from sinks.tokens import TokenInfo, verify_token
+from sinks.writer import load_settings
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 T = TypeVar("T")
@@ -49,26 +50,11 @@ class Store:
             return fn(self.client, self.db, *args, **kwargs)
 
 
-def _settings(client: Client, db: str) -> dict[str, str]:
-    rows = client.query(f"SELECT name, argMax(value, version) FROM {db}.settings GROUP BY name").result_rows
-    return {name: value for name, value in rows}
-
-
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
-    """Exact values to display form: money 2 places, ROI 4 places or null, dates ISO."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, Decimal):
-            out[key] = money(value)
-        elif isinstance(value, date):
-            out[key] = value.isoformat()
-        else:
-            out[key] = value
+    """Display form; ROI columns for rows that carry spend and revenue."""
     if "spend" in row and "revenue_total" in row:
-        out["roi_d0"] = roi(row["revenue_d0"], row["spend"])
-        out["roi_d7"] = roi(row["revenue_d7"], row["spend"])
-        out["roi_total"] = roi(row["revenue_total"], row["spend"])
-    return out
+        return {**display(row), **roi_columns(row)}
+    return display(row)
 
 
 def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
@@ -142,7 +128,7 @@ def create_app(store: Store) -> FastAPI:
 
     @app.get("/api/v1/me", summary="Who this token is")
     def me(who: Who) -> dict[str, str]:
-        settings = store.run(_settings)
+        settings = store.run(load_settings)
         return {
             "role": who.role,
             "subject": who.subject,
