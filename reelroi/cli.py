@@ -380,8 +380,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from reelroi.replay import policy_settings
     from sinks.writer import ClickHouseSink
+    from streams.metrics import serve_metrics
     from streams.produce import create_topics
-    from streams.worker import KafkaSettings, Pipeline, build_app
+    from streams.worker import KafkaSettings, build_app
 
     policy = _policy(args)
     settings = KafkaSettings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
@@ -389,8 +390,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     sink = ClickHouseSink(client, db)
     sink.save_settings(policy_settings(policy))
     create_topics(settings.bootstrap, settings.topic_prefix, settings.partitions)
-    app = build_app(settings, Pipeline(sink, policy))
-    faust.Worker(app, loglevel=os.environ.get("REELROI_LOG_LEVEL", "WARN"), quiet=True).execute_from_commandline()
+    worker = build_app(settings, sink, policy)
+    serve_metrics()
+    loglevel = os.environ.get("REELROI_LOG_LEVEL", "WARN")
+    faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
     return 0
 
 
@@ -398,14 +401,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from reelroi.demo import run_demo
     from reelroi.replay import policy_settings
     from sinks.writer import ClickHouseSink
-    from streams.worker import Pipeline
 
     policy = Policy()
     client, db = _open_store(args.db)
     sink = ClickHouseSink(client, db)
     sink.truncate()
     sink.save_settings(policy_settings(policy))
-    return run_demo(lambda: Pipeline(sink, policy), args.minutes, args.rate)
+    return run_demo(sink, policy, args.minutes, args.rate)
 
 
 def cmd_topics(args: argparse.Namespace) -> int:

@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -21,12 +20,15 @@ from typing import Any
 
 import faust
 
+from attribution.policy import Policy
 from reelroi.formatting import money, roi
 from reelroi.generator import GeneratorConfig, generate
 from sinks.analytics import RoiFilter, roi_grouped, roi_totals
+from sinks.writer import ClickHouseSink
+from streams.attributor import Attributor
 from streams.broker import EmbeddedBroker
 from streams.produce import create_topics, produce
-from streams.worker import KafkaSettings, Pipeline, build_app
+from streams.worker import KafkaSettings, build_app
 
 
 @dataclass
@@ -47,18 +49,19 @@ def _roi(revenue: Any, spend: Any) -> str:
     return roi(revenue, spend) or "   -  "
 
 
-def render(pipeline: Pipeline, state: DemoState, lock: threading.Lock, minutes: float) -> str:
-    with lock:
-        top = roi_grouped(pipeline.sink.client, pipeline.sink.db, RoiFilter(source_kind="campaign"), "campaign")[:10]
-        totals = roi_totals(pipeline.sink.client, pipeline.sink.db, RoiFilter(source_kind="campaign"))
+def render(attributor: Attributor, state: DemoState, minutes: float) -> str:
+    sink = attributor.sink
+    with attributor.lock:
+        top = roi_grouped(sink.client, sink.db, RoiFilter(source_kind="campaign"), "campaign")[:10]
+        totals = roi_totals(sink.client, sink.db, RoiFilter(source_kind="campaign"))
     now = time.time()
-    rate = (pipeline.events - state.last_events) / (now - state.last_at) if state.last_at else 0.0
-    state.last_events, state.last_at = pipeline.events, now
-    lag = max(0, state.produced - pipeline.events)
+    rate = (attributor.events - state.last_events) / (now - state.last_at) if state.last_at else 0.0
+    state.last_events, state.last_at = attributor.events, now
+    lag = max(0, state.produced - attributor.events)
     elapsed = now - state.started
     lines = [
         f"reelroi demo  {elapsed:5.0f}s / {minutes * 60:.0f}s   produced {state.produced:,}   "
-        f"processed {pipeline.events:,}   {rate:,.0f} events/s   lag {lag:,}",
+        f"processed {attributor.events:,}   {rate:,.0f} events/s   lag {lag:,}",
         "",
         f"{'campaign':<10} {'platform':<9} {'spend':>12} {'revenue':>12} {'D0 ROI':>8} {'new users':>10}  name",
     ]
@@ -95,21 +98,13 @@ def _producer(bootstrap: str, prefix: str, rate: int, state: DemoState, stop: th
     state.done_producing = True
 
 
-def run_demo(pipeline_factory: Callable[[], Pipeline], minutes: float, rate: int) -> int:
+def run_demo(sink: ClickHouseSink, policy: Policy, minutes: float, rate: int) -> int:
     """Start everything, stream for ``minutes``, draw the table every 2 s, then summarise."""
     broker = EmbeddedBroker().start()
     settings = KafkaSettings(bootstrap=broker.bootstrap, topic_prefix="demo.", partitions=3, batch_within_s=0.5)
     create_topics(settings.bootstrap, settings.topic_prefix, settings.partitions)
-    pipeline = pipeline_factory()
-    lock = threading.Lock()
-    original = pipeline.process
-
-    def locked_process(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(*args, **kwargs)
-
-    pipeline.process = locked_process  # type: ignore[method-assign]
-    app = build_app(settings, pipeline)
+    worker = build_app(settings, sink, policy)
+    app, attributor = worker.app, worker.attributor
     state = DemoState(started=time.time())
     stop = threading.Event()
     producer = threading.Thread(
@@ -123,7 +118,7 @@ def run_demo(pipeline_factory: Callable[[], Pipeline], minutes: float, rate: int
 
     @app.timer(interval=2.0)  # type: ignore[untyped-decorator]
     async def draw() -> None:
-        table = await asyncio.to_thread(render, pipeline, state, lock, minutes)
+        table = await asyncio.to_thread(render, attributor, state, minutes)
         print(("\x1b[2J\x1b[H" if interactive else "\n") + table, flush=True)
         if time.time() - state.started > minutes * 60:
             stop.set()
@@ -137,7 +132,7 @@ def run_demo(pipeline_factory: Callable[[], Pipeline], minutes: float, rate: int
         stop.set()
         broker.stop()
     print(
-        f"\nsummary: produced {state.produced:,} events, processed {pipeline.events:,} in {pipeline.batches:,} "
+        f"\nsummary: produced {state.produced:,} events, processed {attributor.events:,} in {attributor.batches:,} "
         f"batches; the database stays in place: reelroi roi / reelroi serve read it",
         file=sys.stderr,
     )

@@ -13,7 +13,9 @@ from sinks.rows import blocks
 
 # Derived tables: what replay and reattribute rebuild.
 DERIVED_TABLES = ("rejections", "duplicates", "users", "money", "spend", "campaigns", "plans", "fx_rates")
-ALL_TABLES = ("events", *DERIVED_TABLES)
+# The streaming intake and the attributor's place in it: replaced by a replay too.
+STREAM_TABLES = ("intake", "attribution_offsets")
+ALL_TABLES = ("events", *DERIVED_TABLES, *STREAM_TABLES)
 # In these tables only some rows come from engine state; the others record input lines.
 _STATE_ROWS = {
     "rejections": f" AND startsWith(key, '{STATE_KEY_PREFIX}')",
@@ -36,6 +38,10 @@ class VersionClock:
     def next(self) -> int:
         self._last = max(time.time_ns(), self._last + 1)
         return self._last
+
+    def advance_past(self, version: int) -> None:
+        """Make every later version greater than ``version`` (one written by another machine's clock)."""
+        self._last = max(self._last, version)
 
 
 class ClickHouseSink:
@@ -84,6 +90,14 @@ class ClickHouseSink:
                 "SETTINGS mutations_sync = 2",
             )
 
+    def max_version(self) -> int:
+        """The greatest row version in the derived tables (0 when empty)."""
+        union = " UNION ALL ".join(f"SELECT max(version) AS v FROM {self.db}.{t}" for t in DERIVED_TABLES)
+        try:
+            return int(self.client.query(f"SELECT max(v) FROM ({union})").result_rows[0][0])
+        except Exception as exc:
+            raise translate(exc, "ClickHouse query failed") from exc
+
     def truncate(self, tables: tuple[str, ...] = ALL_TABLES) -> None:
         for table in tables:
             command(self.client, f"TRUNCATE TABLE IF EXISTS {self.db}.{table}")
@@ -104,11 +118,14 @@ class ClickHouseSink:
         """
         last = ""
         while True:
-            result = self.client.query(
-                f"SELECT event_id, origin, raw FROM {self.db}.events FINAL "
-                "WHERE event_id > {last:String} ORDER BY event_id LIMIT {n:UInt32}",
-                parameters={"last": last, "n": page_rows},
-            )
+            try:
+                result = self.client.query(
+                    f"SELECT event_id, origin, raw FROM {self.db}.events FINAL "
+                    "WHERE event_id > {last:String} ORDER BY event_id LIMIT {n:UInt32}",
+                    parameters={"last": last, "n": page_rows},
+                )
+            except Exception as exc:
+                raise translate(exc, f"read of {self.db}.events failed") from exc
             rows = result.result_rows
             if not rows:
                 return

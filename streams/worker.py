@@ -1,19 +1,22 @@
-"""The faust-streaming worker: Kafka batches through the same engine and sink as replay.
+"""The faust-streaming worker: intake on every worker, attribution on the leader.
 
-One agent reads every family topic with ``noack_take`` (a bounded batch, a
-time bound), hands the batch to ``Engine.process`` and the outputs to
-``ClickHouseSink.write``, and acknowledges the batch only after ClickHouse has
-it. Concurrency stays 1 (faust issue #606) and the processing guarantee is
-at-least-once with idempotent writes (#517, #323).
+Intake: one agent reads every family topic with ``noack_take`` (a bounded
+batch, a time bound), appends the records whole to ClickHouse's ``intake``
+table and acknowledges them only after that write. Concurrency stays 1 (faust
+issue #606) and delivery is at-least-once: intake is keyed by Kafka position,
+so a record written twice is one row (#517, #323). Workers in one consumer
+group split the partitions between them; that is the part that scales out.
 
-Restart safety: the sink writes the event log *last*, so an event in the log
-has all its facts written. On start the engine state is rebuilt from the log,
-and records the log already holds (redelivered after a crash) are skipped by
-their Kafka origin; everything else is processed again, idempotently.
+Attribution: the worker that holds faust's leader partition runs the one
+``Attributor`` (see streams/attributor.py for why attribution is not split by
+key), which reads intake in offset order, drives the same engine as replay and
+writes through the same sink. When leadership moves (a rebalance, a crash),
+the new leader rebuilds from the event log and continues from the saved
+offsets; an epoch fence stops a former leader from writing over it.
 
-State is one engine per worker: this release runs ONE worker per consumer
-group for attribution (see README, "Streaming"); more workers in the group
-would each see a subset of partitions.
+A failed ClickHouse write is retried with backoff for ever: the batch is
+neither acknowledged nor dropped, the partition waits, and the
+``ReelroiSinkFailing`` alert tells someone.
 """
 
 from __future__ import annotations
@@ -22,18 +25,22 @@ import asyncio
 import json
 import logging
 import os
-import resource
 import signal
+import socket
+import threading
 import time
-from typing import Any
+from dataclasses import dataclass, field
 
 import faust
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from attribution.engine import Engine, Record
+from attribution.errors import SinkError
 from attribution.outputs import Outputs
 from attribution.policy import Policy
+from sinks.intake import IntakeRecord, IntakeStore
 from sinks.writer import ClickHouseSink
+from streams import metrics
+from streams.attributor import Attributor, Fenced
 from streams.topics import FAMILIES, dead_letter_topic, topic_name
 
 log = logging.getLogger("reelroi.worker")
@@ -52,86 +59,49 @@ class KafkaSettings(BaseSettings):
     partitions: int = 6
     batch_max: int = 20_000
     batch_within_s: float = 0.5
+    attribution_page: int = 50_000  # intake records per attribution batch, at most
+    attribution_poll_s: float = 0.2  # how often an idle attributor looks for new intake
     rebalance_timeout_s: float = 6.0
 
 
-def origin_of(event: Any) -> str:
-    message = event.message
-    return f"kafka:{message.topic}:{message.partition}:{message.offset}"
+@dataclass
+class Worker:
+    """A built worker: the faust app and the attributor it runs while it leads."""
+
+    app: faust.App
+    attributor: Attributor
+    settings: KafkaSettings
+    consumed: dict[tuple[str, int], int] = field(default_factory=dict)  # next offset per partition taken
 
 
-class Pipeline:
-    """The part of the worker that is not faust: rebuild, process a batch, write."""
+class _Backoff:
+    """Retry delays for a failing ClickHouse write: 0.5 s doubling to 15 s, counted per stage."""
 
-    def __init__(self, sink: ClickHouseSink, policy: Policy) -> None:
-        self.sink = sink
-        self.policy = policy
-        self.engine = Engine(policy)
-        self.logged_origins: set[str] = set()
-        self.batches = 0
-        self.events = 0
-        self.first_batch_at: float | None = None
-        self.last_batch_at: float | None = None
-        self.freshness_s: list[float] = []  # produce time -> written, one per record
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.delay = 0.0
 
-    def rebuild(self) -> int:
-        """Load every logged event into the engine and rewrite every derived row from it.
+    async def failed(self, exc: BaseException) -> None:
+        metrics.SINK_FAILURES.labels(self.stage).inc()
+        self.delay = min(15.0, self.delay * 2 or 0.5)
+        log.error("%s write failed, retrying in %.1fs: %s", self.stage, self.delay, exc)
+        await asyncio.sleep(self.delay)
+        metrics.SINK_RETRIES.labels(self.stage).inc()
 
-        A worker killed in the middle of a write can leave rows of a batch whose
-        events never reached the log; the engine rebuilt from the log knows nothing
-        of them. So the rebuild writes all facts afresh under a new version and
-        deletes whatever is older; the unacknowledged batch then comes again.
-        """
-        start = self.sink.clock.next()
-        count = 0
-        rewrite = ClickHouseSink(self.sink.client, self.sink.db, self.sink.clock, log_events=False)
-        for page in self.sink.logged_events():
-            rewrite.write(self.engine.process([Record(origin, raw) for origin, raw in page]))
-            self.logged_origins.update(origin for origin, _ in page if origin.startswith("kafka:"))
-            count += len(page)
-        self.sink.drop_derived_older_than(start)
-        return count
-
-    def process(self, records: list[Record], produced_at: list[float] | None = None) -> Outputs:
-        """Engine outputs for the records not already in the log (redeliveries skipped).
-
-        ``produced_at`` (Kafka timestamps, epoch seconds) feeds the freshness figures.
-        """
-        if self.first_batch_at is None:
-            self.first_batch_at = time.time()
-        if self.logged_origins:
-            fresh = [r for r in records if r.origin not in self.logged_origins]
-            self.logged_origins.difference_update(r.origin for r in records)
-        else:
-            fresh = records
-        out = self.engine.process(fresh)
-        self.sink.write(out)
-        written = self.last_batch_at = time.time()
-        if produced_at:
-            self.freshness_s.extend(written - t for t in produced_at)
-        self.batches += 1
-        self.events += len(records)
-        return out
-
-    def stats(self) -> dict[str, float]:
-        elapsed = (self.last_batch_at or 0.0) - (self.first_batch_at or 0.0)
-        fresh = sorted(self.freshness_s)
-
-        def pct(q: float) -> float:
-            return fresh[min(len(fresh) - 1, int(q * len(fresh)))] if fresh else 0.0
-
-        return {
-            "events": self.events,
-            "batches": self.batches,
-            "seconds": elapsed,
-            "events_per_s": self.events / elapsed if elapsed > 0 else 0.0,
-            "freshness_p50_s": pct(0.50),
-            "freshness_p99_s": pct(0.99),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
+    def succeeded(self) -> None:
+        self.delay = 0.0
 
 
-def build_app(settings: KafkaSettings, pipeline: Pipeline) -> faust.App:
+def build_app(
+    settings: KafkaSettings,
+    sink: ClickHouseSink,
+    policy: Policy,
+    lock: threading.Lock | None = None,
+    name: str | None = None,
+) -> Worker:
+    """The faust app of one worker. ``lock`` serialises use of the ClickHouse client."""
+    lock = lock or threading.Lock()
+    name = name or f"{socket.gethostname()}:{os.getpid()}"
     app = faust.App(
         settings.group,
         broker=f"kafka://{settings.bootstrap}",
@@ -154,45 +124,129 @@ def build_app(settings: KafkaSettings, pipeline: Pipeline) -> faust.App:
         broker_session_timeout=settings.rebalance_timeout_s,
         broker_heartbeat_interval=1.0,
     )
-    names = [topic_name(settings.topic_prefix, f.name) for f in FAMILIES]
-    source = app.topic(*names, value_type=bytes, key_type=bytes)
+    attributor = Attributor(
+        sink, policy, lock, name, on_batch=metrics.count_batch, keep_freshness=bool(settings.stats_path)
+    )
+    worker = Worker(app, attributor, settings)
+    store = IntakeStore(sink.client, sink.db)
+    family_topics = {topic_name(settings.topic_prefix, f.name) for f in FAMILIES}
+    source = app.topic(*sorted(family_topics), value_type=bytes, key_type=bytes)
     dead_letters = app.topic(dead_letter_topic(settings.topic_prefix), value_type=bytes, key_type=bytes)
 
-    @app.task  # type: ignore[untyped-decorator]
-    async def rebuild() -> None:
-        count = await asyncio.to_thread(pipeline.rebuild)
-        log.warning("engine state rebuilt from %d logged events", count)
-        ready.set()
-
-    ready = asyncio.Event()
+    def append(records: list[IntakeRecord]) -> None:
+        with lock:
+            started = time.perf_counter()
+            store.append(records, sink.clock.next())
+        metrics.SINK_SECONDS.labels("intake").observe(time.perf_counter() - started)
 
     @app.agent(source, concurrency=1)
-    async def attribute(stream: faust.StreamT[bytes]) -> None:
-        await ready.wait()
+    async def intake(stream: faust.StreamT[bytes]) -> None:
         batches = stream.noack_take(settings.batch_max, within=settings.batch_within_s)  # type: ignore[attr-defined]
+        backoff = _Backoff("intake")
         async for events in batches:
-            records = [Record(origin_of(e), e.value) for e in events]
-            produced = [e.message.timestamp for e in events]
-            # CPU and ClickHouse work off the event loop, so heartbeats keep flowing
-            out = await asyncio.to_thread(pipeline.process, records, produced)
-            for rejection in out.rejections:
-                if rejection.active and rejection.structural:
-                    await dead_letters.send(
-                        value=rejection.raw,
-                        headers={"reason": rejection.reason.encode(), "origin": rejection.origin.encode()},
-                    )
+            records = [
+                IntakeRecord(m.topic, m.partition, m.offset, int(m.timestamp * 1000), e.value)
+                for e in events
+                for m in (e.message,)
+            ]
+            while True:  # off the event loop, so heartbeats keep flowing; never drop, never ack unwritten
+                try:
+                    await asyncio.to_thread(append, records)
+                    backoff.succeeded()
+                    break
+                except SinkError as exc:  # retry for ever; ReelroiSinkFailing pages
+                    await backoff.failed(exc)
+            for r in records:
+                worker.consumed[(r.topic, r.partition)] = r.offset + 1
+            metrics.count_intake(records, settings.topic_prefix)
             for event in events:
                 await stream.ack(event)
+
+    async def send_dead_letters(out: Outputs) -> None:
+        for rejection in out.rejections:
+            if rejection.active and rejection.structural:
+                await dead_letters.send(
+                    value=rejection.raw,
+                    headers={"reason": rejection.reason.encode(), "origin": rejection.origin.encode()},
+                )
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def attribute() -> None:
+        backoff = _Backoff("attribution")
+        state_walked = 0.0
+        while not app.should_stop:
+            if not app.is_leader():
+                if attributor.active:
+                    log.warning("attributor %s: leadership moved away, stepping down", name)
+                    attributor.step_down()
+                    metrics.LEADER.set(0)
+                await asyncio.sleep(settings.attribution_poll_s)
+                continue
+            try:
+                if not attributor.active:
+                    await asyncio.to_thread(attributor.take_over)
+                    metrics.LEADER.set(1)
+                started = time.perf_counter()
+                read, out = await asyncio.to_thread(attributor.step, settings.attribution_page)
+                backoff.succeeded()
+            except Fenced as exc:
+                log.error("%s", exc)
+                metrics.LEADER.set(0)
+                await asyncio.sleep(settings.attribution_poll_s)
+                continue
+            except SinkError as exc:  # the same batch again after a pause
+                await backoff.failed(exc)
+                continue
+            if read:
+                metrics.SINK_SECONDS.labels("attribution").observe(time.perf_counter() - started)
+                await send_dead_letters(out)
+            if time.monotonic() - state_walked > 15 and attributor.engine is not None:
+                state_walked = time.monotonic()  # between steps: the engine is not being changed
+                click_us = policy.click_window_s * 1_000_000
+                await asyncio.to_thread(metrics.observe_engine, attributor.engine.state, click_us)
+            if read < settings.attribution_page:
+                await asyncio.sleep(settings.attribution_poll_s)
+
+    lag_labels: set[tuple[str, str]] = set()
+
+    @app.timer(interval=2.0)  # type: ignore[untyped-decorator]
+    async def observe() -> None:
+        """Consumer lag of the partitions this worker holds; backlog and state size on the leader."""
+        held = set()
+        for tp in app.consumer.assignment():
+            if tp.topic not in family_topics:
+                continue
+            highwater = app.consumer.highwater(tp)
+            position = worker.consumed.get((tp.topic, tp.partition))
+            if highwater is None:
+                continue
+            if position is None:
+                position = await app.consumer.position(tp) or 0
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+            held.add((tp.topic, str(tp.partition)))
+        for labels in lag_labels - held:  # partitions that moved to another worker
+            metrics.LAG.remove(*labels)
+        lag_labels.clear()
+        lag_labels.update(held)
+        if attributor.active:
+            await asyncio.to_thread(_observe_backlog, attributor)
 
     if settings.exit_when_idle_s > 0:
 
         @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
         async def stop_when_idle() -> None:
-            last = pipeline.last_batch_at
+            last = attributor.last_batch_at
             if last is not None and time.time() - last > settings.exit_when_idle_s:
                 if settings.stats_path:
                     with open(settings.stats_path, "w", encoding="utf-8") as handle:
-                        json.dump(pipeline.stats(), handle)
+                        json.dump(attributor.stats(), handle)
                 os.kill(os.getpid(), signal.SIGTERM)  # the faust Worker's own clean shutdown
 
-    return app
+    return worker
+
+
+def _observe_backlog(attributor: Attributor) -> None:
+    with attributor.lock:
+        heads = attributor.store.heads()
+    cursor = attributor.cursor
+    metrics.BACKLOG.set(sum(max(0, n - cursor.get(tp, 0)) for tp, n in heads.items()))

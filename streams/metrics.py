@@ -1,0 +1,111 @@
+"""Prometheus metrics of a worker (docs/alerts.md lists them with their alerts).
+
+Label values come from closed sets (families, event types, reasons, stages,
+touches, platforms) or from Kafka topic/partition and, for the business
+signals, at most ``REELROI_WATCH_TOP`` campaign ids: never a user, click or
+order id. Unknown event types are counted as ``unknown``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from attribution.orders import DUPLICATE
+from attribution.outputs import Outputs
+from attribution.state import EngineState
+from schemas.events import EVENT_TYPES
+from sinks.intake import IntakeRecord
+
+_KNOWN_TYPES = frozenset(EVENT_TYPES)
+
+CONSUMED = Counter("reelroi_events_consumed", "Kafka records taken into intake, by topic family", ["family"])
+PROCESSED = Counter(
+    "reelroi_events_processed", "Records through the engine (first copies and rejected lines), by event type", ["type"]
+)
+REJECTED = Counter("reelroi_events_rejected", "Rejections as they are decided, by reason", ["reason"])
+DUPLICATES = Counter("reelroi_duplicates", "Ignored copies, by event_id or by order_id", ["kind"])
+BATCH_SIZE = Histogram(
+    "reelroi_batch_size", "Records per attribution batch", buckets=(10, 100, 500, 1000, 5000, 10_000, 20_000, 50_000)
+)
+BATCH_SECONDS = Histogram(
+    "reelroi_batch_seconds",
+    "Engine and ClickHouse time per attribution batch",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+FRESHNESS = Histogram(
+    "reelroi_freshness_seconds",
+    "From an event's Kafka append to its facts being written to ClickHouse",
+    buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900),
+)
+LAG = Gauge("reelroi_consumer_lag", "Records behind the partition's high watermark", ["topic", "partition"])
+BACKLOG = Gauge("reelroi_attribution_backlog", "Intake records not yet attributed (leader only)")
+SINK_SECONDS = Histogram(
+    "reelroi_sink_write_seconds",
+    "ClickHouse write latency, by pipeline stage",
+    ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SINK_FAILURES = Counter("reelroi_sink_write_failures", "ClickHouse writes that failed, by stage", ["stage"])
+SINK_RETRIES = Counter("reelroi_sink_write_retries", "ClickHouse writes tried again after a failure", ["stage"])
+ENGINE_STATE = Gauge("reelroi_engine_state", "Engine state size (leader only)", ["kind"])
+LAST_BATCH = Gauge("reelroi_last_batch_timestamp_seconds", "Unix time of the last attribution batch written")
+LEADER = Gauge("reelroi_attribution_leader", "1 while this worker is the attributor")
+
+
+class MetricsSettings(BaseSettings):
+    """``REELROI_METRICS_*``: where a worker serves ``/metrics`` (port 0: nowhere)."""
+
+    model_config = SettingsConfigDict(env_prefix="REELROI_METRICS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 9108
+
+
+def serve_metrics(settings: MetricsSettings | None = None) -> int:
+    """Serve the default registry over HTTP in a background thread; returns the port (0 if off)."""
+    settings = settings or MetricsSettings()
+    if settings.port:
+        start_http_server(settings.port, settings.host)
+    return settings.port
+
+
+def event_type(name: str) -> str:
+    return name if name in _KNOWN_TYPES else "unknown"
+
+
+def count_intake(records: list[IntakeRecord], prefix: str) -> None:
+    for topic, n in Tally(r.topic for r in records).items():
+        CONSUMED.labels(topic.removeprefix(prefix)).inc(n)
+
+
+def count_batch(records: list[IntakeRecord], out: Outputs, seconds: float, written_at: float) -> None:
+    """Counters and histograms for one attribution batch."""
+    for kind, n in Tally(e.type for e in out.events).items():
+        PROCESSED.labels(kind).inc(n)
+    rejected = Tally(r.reason for r in out.rejections if r.active)
+    for reason, n in rejected.items():
+        REJECTED.labels(reason).inc(n)
+    for kind, n in Tally(event_type(r.type) for r in out.rejections if r.active and r.structural).items():
+        PROCESSED.labels(kind).inc(n)
+    for kind, n in Tally(d.kind for d in out.duplicates if d.active).items():
+        DUPLICATES.labels(kind).inc(n)
+    BATCH_SIZE.observe(len(records))
+    BATCH_SECONDS.observe(seconds)
+    for r in records:
+        FRESHNESS.observe(max(0.0, written_at - r.appended_ms / 1000))
+    LAST_BATCH.set(written_at)
+
+
+def observe_engine(state: EngineState, click_window_us: int) -> None:
+    """Engine state gauges. Walks every click, so call it every few seconds, not per batch."""
+    clicks = [t.ts_us for touches in state.clicks_by_id.values() for t in touches]
+    newest = max(clicks, default=0)
+    ENGINE_STATE.labels("users").set(len(state.users))
+    ENGINE_STATE.labels("orders").set(len(state.orders))
+    ENGINE_STATE.labels("clicks").set(len(clicks))
+    ENGINE_STATE.labels("clicks_in_window").set(sum(1 for ts in clicks if ts >= newest - click_window_us))
+    ENGINE_STATE.labels("impressions").set(sum(len(v) for v in state.impressions_by_device.values()))
+    ENGINE_STATE.labels("pending").set(sum(1 for v in state.verdicts.values() if v.reason != DUPLICATE))
