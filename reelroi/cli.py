@@ -192,6 +192,19 @@ def _policy(args: argparse.Namespace, base: Policy | None = None) -> Policy:
         raise ConfigError(str(exc)) from None
 
 
+def _saved_policy(client: Any, db: str) -> Policy:
+    """The policy the database was last built with (defaults where none was saved)."""
+    from sinks.writer import load_settings
+
+    saved = load_settings(client, db)
+    return Policy(
+        currency=saved.get("policy.currency", "CNY"),
+        tz=saved.get("policy.tz", "Asia/Shanghai"),
+        click_window_s=parse_duration(saved.get("policy.click_window", "7d")),
+        view_window_s=parse_duration(saved.get("policy.view_window", "24h")),
+    )
+
+
 def _open_store(dsn: str) -> tuple[Any, str]:
     from sinks.connection import connect, database_of
     from sinks.schema import migrate
@@ -224,14 +237,7 @@ def cmd_reattribute(args: argparse.Namespace) -> int:
 
     client, db = _open_store(args.db)
     sink = ClickHouseSink(client, db)
-    saved = sink.load_settings()
-    base = Policy(
-        currency=saved.get("policy.currency", "CNY"),
-        tz=saved.get("policy.tz", "Asia/Shanghai"),
-        click_window_s=parse_duration(saved.get("policy.click_window", "7d")),
-        view_window_s=parse_duration(saved.get("policy.view_window", "24h")),
-    )
-    stats = reattribute(sink, _policy(args, base))
+    stats = reattribute(sink, _policy(args, _saved_policy(client, db)))
     _summary("re-attributed", stats)
     return 0
 
@@ -327,9 +333,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from reelroi.api.app import Store, create_app
+    from streams.watcher import start_watcher
 
     client, db = _open_store(args.db)
-    app = create_app(Store(client, db))
+    store = Store(client, db)
+    app = create_app(store)
+    start_watcher(client, db, _saved_policy(client, db), store.lock)
     print(f"reelroi serving http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
@@ -382,6 +391,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from sinks.writer import ClickHouseSink
     from streams.metrics import serve_metrics
     from streams.produce import create_topics
+    from streams.watcher import start_watcher
     from streams.worker import KafkaSettings, build_app
 
     policy = _policy(args)
@@ -392,6 +402,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     create_topics(settings.bootstrap, settings.topic_prefix, settings.partitions)
     worker = build_app(settings, sink, policy)
     serve_metrics()
+    start_watcher(client, db, policy, worker.attributor.lock)
     loglevel = os.environ.get("REELROI_LOG_LEVEL", "WARN")
     faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
     return 0

@@ -67,6 +67,9 @@ class MetricsSettings(BaseSettings):
 def serve_metrics(settings: MetricsSettings | None = None) -> int:
     """Serve the default registry over HTTP in a background thread; returns the port (0 if off)."""
     settings = settings or MetricsSettings()
+    for stage in ("intake", "attribution"):  # at 0 from the start, so increase() sees the first failure
+        SINK_FAILURES.labels(stage)
+        SINK_RETRIES.labels(stage)
     if settings.port:
         start_http_server(settings.port, settings.host)
     return settings.port

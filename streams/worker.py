@@ -180,6 +180,8 @@ def build_app(
                     log.warning("attributor %s: leadership moved away, stepping down", name)
                     attributor.step_down()
                     metrics.LEADER.set(0)
+                    metrics.ENGINE_STATE.clear()
+                    metrics.BACKLOG.set(0)
                 await asyncio.sleep(settings.attribution_poll_s)
                 continue
             try:
@@ -229,7 +231,10 @@ def build_app(
         lag_labels.clear()
         lag_labels.update(held)
         if attributor.active:
-            await asyncio.to_thread(_observe_backlog, attributor)
+            try:
+                await asyncio.to_thread(_observe_backlog, attributor)
+            except SinkError as exc:  # a gauge can wait; a timer that raises would stop the worker
+                log.warning("attribution backlog not read: %s", exc)
 
     if settings.exit_when_idle_s > 0:
 

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from attribution.errors import SinkError
 from reelroi import __version__
@@ -43,10 +44,10 @@ class Store:
     def __init__(self, client: Client, db: str) -> None:
         self.client = client
         self.db = db
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # the watcher takes it too
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with self._lock:
+        with self.lock:
             return fn(self.client, self.db, *args, **kwargs)
 
 
@@ -125,6 +126,11 @@ def create_app(store: Store) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus text format: the business signals (and process figures); public, like /healthz."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/me", summary="Who this token is")
     def me(who: Who) -> dict[str, str]:

@@ -96,6 +96,8 @@ def main() -> int:
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--start", type=float, action="append", default=[], help="seconds: start a worker then")
     parser.add_argument("--stop", action="append", default=[], help="INDEX@SECONDS: stop that worker then")
+    parser.add_argument("--break-intake", type=float, help="seconds: rename the intake table away (writes fail)")
+    parser.add_argument("--heal-file", type=Path, help="once this file exists, rename the intake table back")
     parser.add_argument("--idle", type=float, default=15.0)
     parser.add_argument("--metrics-port", type=int, default=0)
     parser.add_argument("--out", required=True)
@@ -114,15 +116,30 @@ def main() -> int:
     for item in args.stop:
         index, at = item.split("@")
         events.append((float(at), "stop", int(index)))
+    if args.break_intake is not None:
+        events.append((args.break_intake, "break", -1))
     events.sort()
     began = time.monotonic()
     for at, what, index in events:
         time.sleep(max(0.0, began + at - time.monotonic()))
         print(f"{time.monotonic() - began:6.1f}s {what} worker-{index}", file=sys.stderr, flush=True)
+        if what == "break":
+            with lock:
+                client.command("RENAME TABLE reelroi.intake TO reelroi.intake_broken")
+            continue
         (members[index].start if what == "start" else members[index].stop)()
+    healed_at = 0.0
+    if args.heal_file is not None:
+        while not args.heal_file.exists():
+            time.sleep(0.5)
+        with lock:
+            client.command("RENAME TABLE reelroi.intake_broken TO reelroi.intake")
+        healed_at = time.time()
+        print(f"{time.monotonic() - began:6.1f}s healed", file=sys.stderr, flush=True)
     while True:
         time.sleep(1.0)
         last = max((m.worker.attributor.last_batch_at or 0.0) for m in members if m.worker is not None)
+        last = max(last, healed_at)  # failed writes retry with up to 15 s between tries
         if last and time.time() - last > args.idle:
             break
     running = [m for m in members if m.thread.is_alive()]
