@@ -10,6 +10,8 @@ import yaml
 
 from reelroi.cli import build_parser
 from reelroi.settings import ClickHouseSettings, ReelroiSettings
+from streams.metrics import MetricsSettings
+from streams.watcher import WatchSettings
 from streams.worker import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +22,7 @@ REELROI_SERVICES = {name: s for name, s in SERVICES.items() if s.get("build") ==
 
 def known_variables() -> set[str]:
     names = set()
-    for cls in (ReelroiSettings, ClickHouseSettings, KafkaSettings):
+    for cls in (ReelroiSettings, ClickHouseSettings, KafkaSettings, MetricsSettings, WatchSettings):
         prefix = cls.model_config["env_prefix"]
         names |= {(prefix + field).upper() for field in cls.model_fields}
     return names | {"REELROI_HOST", "REELROI_PORT", "REELROI_LOG_LEVEL"}
@@ -63,3 +65,39 @@ def test_the_image_installs_every_package_reelroi_ships() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("schemas", "attribution", "sinks", "streams", "reelroi", "infra"):
         assert f"COPY {package} {package}" in dockerfile
+
+
+def test_prometheus_scrapes_the_ports_reelroi_serves_metrics_on() -> None:
+    config = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    worker = REELROI_SERVICES["worker"]
+    [sd] = jobs["reelroi-worker"]["dns_sd_configs"]
+    assert sd["names"] == ["worker"] and str(sd["port"]) == worker["environment"]["REELROI_METRICS_PORT"]
+    assert worker["environment"]["REELROI_METRICS_HOST"] == "0.0.0.0"  # reachable from the prometheus container
+    assert MetricsSettings(port=int(worker["environment"]["REELROI_METRICS_PORT"])).port == sd["port"]
+    api = REELROI_SERVICES["api"]
+    port = api["command"][api["command"].index("--port") + 1]
+    assert jobs["reelroi-api"]["static_configs"][0]["targets"] == [f"api:{port}"]
+    assert jobs["reelroi-api"]["metrics_path"] == "/metrics"
+    [am] = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    host, am_port = am.split(":")
+    assert host in SERVICES and f"{am_port}:{am_port}" in SERVICES[host]["ports"]
+
+
+@pytest.mark.parametrize("name", ["prometheus", "alertmanager", "grafana"])
+def test_monitoring_services_mount_files_that_exist(name: str) -> None:
+    service = SERVICES[name]
+    mounts = [v for v in service["volumes"] if v.startswith("./")]
+    assert mounts
+    for mount in mounts:
+        assert (ROOT / mount.split(":")[0]).exists(), mount
+    assert "healthcheck" in service or "depends_on" in service
+
+
+def test_prometheus_loads_the_rules_directory_it_mounts() -> None:
+    config = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in SERVICES["prometheus"]["volumes"] if v.startswith("./")}
+    [pattern] = config["rule_files"]
+    directory = pattern.rsplit("/", 1)[0]
+    assert mounted[directory] == "./infra/prometheus/rules"
+    assert list((ROOT / "infra/prometheus/rules").glob("*.yml"))
