@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Set up and run reelroi with nothing but Python: ``python3 dev.py demo|check``.
 
-``demo``  creates ./.venv, installs reelroi, generates a realistic day of
-          traffic, replays it into the embedded ClickHouse and prints the ROI.
+``demo``  creates ./.venv, installs reelroi and runs ``reelroi demo``: the
+          embedded broker, a worker and the embedded ClickHouse, with live
+          generated traffic and a live ROI table (extra arguments pass through,
+          e.g. ``python3 dev.py demo --minutes 1``).
 ``check`` installs the dev tools and runs ruff, mypy, import-linter and pytest
           (the command CI runs).
 """
@@ -39,13 +41,7 @@ def setup(extras: str = "") -> None:
 
 def demo() -> None:
     setup()
-    sample = ROOT / ".reelroi" / "sample.jsonl.gz"
-    sample.parent.mkdir(exist_ok=True)
-    sh(BIN / "reelroi", "generate", "--days", "2", "--events", "300000", "--out", sample)
-    sh(BIN / "reelroi", "replay", sample)
-    sh(BIN / "reelroi", "roi", "--source-kind", "campaign", "--from", "2026-11-01", "--to", "2026-11-01")
-    sh(BIN / "reelroi", "commission", "--from", "2026-11-01", "--to", "2026-11-01")
-    sh(BIN / "reelroi", "rejects")
+    sh(BIN / "reelroi", "demo", *sys.argv[2:])
 
 
 def check() -> None:

@@ -6,7 +6,9 @@
    separately: that is the producer, not the worker).
 2. A plain aiokafka consumer reads the same topics: the transport ceiling.
 3. ``reelroi worker`` drains them into a fresh embedded ClickHouse: events/s
-   from its first batch to its last write, and its peak RSS.
+   attributed, from its first attribution batch to its last write (intake and
+   attribution both run in this one worker, as on a single machine), and its
+   peak RSS.
 4. Freshness: a fresh worker and database, events produced at a steady rate
    (default 5,000/s); p50/p99 of (written to ClickHouse - Kafka timestamp).
 """
@@ -62,6 +64,7 @@ def run_worker(bootstrap: str, prefix: str, work: Path, name: str, idle_s: float
         **os.environ,
         "REELROI_KAFKA_EXIT_WHEN_IDLE_S": str(idle_s),
         "REELROI_KAFKA_STATS_PATH": str(stats),
+        "REELROI_METRICS_PORT": "0",  # one worker after another; no port to collide on
     }
     cmd = [sys.executable, "-m", "reelroi.cli", "worker", "--db", f"chdb://{work / name}"]
     cmd += ["--bootstrap", bootstrap, "--topic-prefix", prefix]

@@ -189,3 +189,15 @@ def test_openapi_describes_every_route_and_parameter(api) -> None:  # type: igno
     } <= roi_params
     commission_params = {p["name"] for p in spec["paths"]["/api/v1/commission"]["get"]["parameters"]}
     assert {"from", "to", "plan_id", "creator_id", "group_by", "format"} <= commission_params
+
+
+def test_metrics_are_served_without_a_token_and_carry_the_watchers_signals(api) -> None:  # type: ignore[no-untyped-def]
+    from streams.watcher import Watcher, WatchSettings
+
+    client, _, store = api
+    Watcher(store.client, store.db, Policy(), store.lock, WatchSettings()).refresh()  # what serve's thread does
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "reelroi_watcher_last_success_timestamp_seconds" in response.text
+    assert 'reelroi_users{touch="' in response.text

@@ -20,7 +20,7 @@ import pytest
 from reelroi.generator import GeneratorConfig, generate
 from streams.broker import EmbeddedBroker
 from streams.produce import create_topics, produce
-from tests.streams.test_worker import CLI, reports
+from tests.streams.test_worker import replayed_reports, reports
 
 pytestmark = pytest.mark.integration
 HARNESS = Path(__file__).with_name("group_harness.py")
@@ -43,12 +43,7 @@ def produce_over(bootstrap: str, prefix: str, lines: list[bytes], seconds: float
 def test_workers_joining_and_leaving_under_load_equal_replay(tmp_path: Path) -> None:
     lines = list(generate(GeneratorConfig(seed=23, days=2, events=16_000, duplicate_share=0.03, malformed_share=0.01)))
     random.Random(8).shuffle(lines)
-    source = tmp_path / "events.jsonl"
-    source.write_bytes(b"".join(lines))
-    replay_dsn = f"chdb://{tmp_path / 'replay'}"
-    done = subprocess.run([*CLI, "replay", str(source), "--db", replay_dsn], cwd=tmp_path, capture_output=True)
-    assert done.returncode == 0, done.stderr.decode()
-    expected = reports(replay_dsn, tmp_path)
+    expected = replayed_reports(lines, tmp_path)
 
     result_path = tmp_path / "group.json"
     with EmbeddedBroker() as broker:

@@ -30,6 +30,16 @@ def reports(dsn: str, cwd: Path) -> dict[str, object]:
     return out
 
 
+def replayed_reports(lines: list[bytes], tmp_path: Path) -> dict[str, object]:
+    """The reports of ``reelroi replay`` over ``lines``: what a stream must converge to."""
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(b"".join(lines))
+    replay_dsn = f"chdb://{tmp_path / 'replay'}"
+    done = subprocess.run([*CLI, "replay", str(source), "--db", replay_dsn], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    return reports(replay_dsn, tmp_path)
+
+
 def start_worker(dsn: str, bootstrap: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "REELROI_KAFKA_BATCH_MAX": "2000"}
     return subprocess.Popen(
@@ -58,12 +68,7 @@ def lines() -> list[bytes]:
 
 
 def test_stream_with_kill_9_restarts_equals_replay(tmp_path: Path, lines: list[bytes]) -> None:
-    source = tmp_path / "events.jsonl"
-    source.write_bytes(b"".join(lines))
-    replay_dsn = f"chdb://{tmp_path / 'replay'}"
-    done = subprocess.run([*CLI, "replay", str(source), "--db", replay_dsn], cwd=tmp_path, capture_output=True)
-    assert done.returncode == 0, done.stderr.decode()
-    expected = reports(replay_dsn, tmp_path)
+    expected = replayed_reports(lines, tmp_path)
 
     stream_dir = tmp_path / "stream"
     stream_dsn = f"chdb://{stream_dir}"
