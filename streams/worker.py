@@ -174,8 +174,9 @@ def build_app(
     async def attribute() -> None:
         backoff = _Backoff("attribution")
         state_walked = 0.0
+        fenced_until = 0.0
         while not app.should_stop:
-            if not app.is_leader():
+            if not app.is_leader() or time.monotonic() < fenced_until:
                 if attributor.active:
                     log.warning("attributor %s: leadership moved away, stepping down", name)
                     attributor.step_down()
@@ -194,6 +195,9 @@ def build_app(
             except Fenced as exc:
                 log.error("%s", exc)
                 metrics.LEADER.set(0)
+                # another worker leads now; taking over straight back would fence it in turn,
+                # so let the group's assignment settle before believing is_leader() again
+                fenced_until = time.monotonic() + 2 * settings.rebalance_timeout_s
                 await asyncio.sleep(settings.attribution_poll_s)
                 continue
             except SinkError as exc:  # the same batch again after a pause
