@@ -90,6 +90,20 @@ class IntakeStore:
         except Exception as exc:
             raise translate(exc, "ClickHouse query failed") from exc
 
+    def trim(self, cursor: Mapping[TP, int], wait: bool = False) -> None:
+        """Delete the intake records below ``cursor`` (attributed: the event log, rejections and
+        duplicates hold what they were). Partitions missing from ``cursor`` keep everything."""
+        keys = [f"{t}:{p}" for (t, p) in cursor]
+        try:
+            self.client.command(
+                f"ALTER TABLE {self.db}.intake DELETE WHERE offset < mapFromArrays({{keys:Array(String)}}, "
+                "{offsets:Array(UInt64)})[concat(toString(topic), ':', toString(partition))] "
+                f"SETTINGS mutations_sync = {2 if wait else 0}",
+                parameters={"keys": keys, "offsets": list(cursor.values())},
+            )
+        except Exception as exc:
+            raise translate(exc, f"trim of {self.db}.intake failed") from exc
+
     def heads(self) -> dict[TP, int]:
         """The next offset after the last intake record, per partition (what exists to attribute)."""
         rows = self._rows(f"SELECT topic, partition, max(offset) + 1 FROM {self.db}.intake GROUP BY 1, 2")

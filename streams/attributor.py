@@ -154,6 +154,13 @@ class Attributor:
             self.on_batch(records, out, time.perf_counter() - started, written)
         return len(page), out
 
+    def trim(self, wait: bool = False) -> None:
+        """Drop attributed records from intake (below the cursor, which is saved after each batch)."""
+        if self.engine is None or not self.cursor:
+            return
+        with self.lock:
+            self.store.trim(self.cursor, wait)
+
     def stats(self) -> dict[str, float]:
         elapsed = (self.last_batch_at or 0.0) - (self.first_batch_at or 0.0)
         fresh = sorted(self.freshness_s)

@@ -61,6 +61,7 @@ class KafkaSettings(BaseSettings):
     batch_within_s: float = 0.5
     attribution_page: int = 50_000  # intake records per attribution batch, at most
     attribution_poll_s: float = 0.2  # how often an idle attributor looks for new intake
+    intake_trim_s: float = 600.0  # how often attributed records are deleted from intake (0: never)
     rebalance_timeout_s: float = 6.0
 
 
@@ -175,6 +176,7 @@ def build_app(
         backoff = _Backoff("attribution")
         state_walked = 0.0
         fenced_until = 0.0
+        trimmed = time.monotonic()
         while not app.should_stop:
             if not app.is_leader() or time.monotonic() < fenced_until:
                 if attributor.active:
@@ -206,6 +208,12 @@ def build_app(
             if read:
                 metrics.SINK_SECONDS.labels("attribution").observe(time.perf_counter() - started)
                 await send_dead_letters(out)
+            if settings.intake_trim_s > 0 and time.monotonic() - trimmed > settings.intake_trim_s:
+                trimmed = time.monotonic()
+                try:
+                    await asyncio.to_thread(attributor.trim)
+                except SinkError as exc:  # the next trim covers it
+                    log.warning("intake trim failed: %s", exc)
             if time.monotonic() - state_walked > 15 and attributor.engine is not None:
                 state_walked = time.monotonic()  # between steps: the engine is not being changed
                 click_us = policy.click_window_s * 1_000_000

@@ -55,3 +55,8 @@ def test_a_newer_attributor_fences_the_old_one_and_the_result_equals_replay(stor
     assert new.step(100)[0] == len(first) - 5 + len(rest)  # the logged four are skipped, not duplicates
 
     assert store.reports() == expected
+    new.trim(wait=True)  # attributed records leave intake; the reports do not move
+    assert client.query(f"SELECT count() FROM {db}.intake").result_rows[0][0] == 0
+    records.append(intake([LINES[3]], len(LINES)), sink.clock.next())  # a late copy of click e1
+    assert new.step(100)[0] == 1
+    assert store.reports()["rejects"]["duplicates"] == expected["rejects"]["duplicates"] + 1
