@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
-from attribution.orders import OrderResolution, PaymentRec, RefundRec, Verdict
+from attribution.orders import DUPLICATE, OrderResolution, PaymentRec, RefundRec, Verdict
 from attribution.outputs import UserFact
 from attribution.sources import Redirect, Touch
 
@@ -99,14 +99,19 @@ class EngineState:
     # events that currently do not count (rejected or duplicate), by event_id
     verdicts: dict[str, Verdict] = field(default_factory=dict)
 
-    def size(self) -> dict[str, int]:
-        """Counts for the engine-state gauges."""
+    def size(self, click_window_us: int) -> dict[str, int]:
+        """Counts for the engine-state gauges. Walks every click: call it every few seconds.
+
+        ``clicks_in_window`` counts clicks that could still explain a redirect arriving
+        now, with "now" the newest click seen (a replay of history has no wall clock).
+        """
+        clicks = [t.ts_us for touches in self.clicks_by_id.values() for t in touches]
+        newest = max(clicks, default=0)
         return {
-            "events": len(self.seen),
             "users": len(self.users),
             "orders": len(self.orders),
-            "clicks": len(self.clicks_by_id),
-            "devices": len(self.clicks_by_device) + len(self.impressions_by_device),
-            "spend_hours": len(self.spend),
-            "pending_verdicts": len(self.verdicts),
+            "clicks": len(clicks),
+            "clicks_in_window": sum(1 for ts in clicks if ts >= newest - click_window_us),
+            "impressions": sum(len(v) for v in self.impressions_by_device.values()),
+            "pending": sum(1 for v in self.verdicts.values() if v.reason != DUPLICATE),
         }

@@ -13,7 +13,6 @@ from collections import Counter as Tally
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from attribution.orders import DUPLICATE
 from attribution.outputs import Outputs
 from attribution.state import EngineState
 from schemas.events import EVENT_TYPES
@@ -103,12 +102,6 @@ def count_batch(records: list[IntakeRecord], out: Outputs, seconds: float, writt
 
 
 def observe_engine(state: EngineState, click_window_us: int) -> None:
-    """Engine state gauges. Walks every click, so call it every few seconds, not per batch."""
-    clicks = [t.ts_us for touches in state.clicks_by_id.values() for t in touches]
-    newest = max(clicks, default=0)
-    ENGINE_STATE.labels("users").set(len(state.users))
-    ENGINE_STATE.labels("orders").set(len(state.orders))
-    ENGINE_STATE.labels("clicks").set(len(clicks))
-    ENGINE_STATE.labels("clicks_in_window").set(sum(1 for ts in clicks if ts >= newest - click_window_us))
-    ENGINE_STATE.labels("impressions").set(sum(len(v) for v in state.impressions_by_device.values()))
-    ENGINE_STATE.labels("pending").set(sum(1 for v in state.verdicts.values() if v.reason != DUPLICATE))
+    """Engine state gauges (``EngineState.size`` walks every click: every few seconds, not per batch)."""
+    for kind, n in state.size(click_window_us).items():
+        ENGINE_STATE.labels(kind).set(n)

@@ -420,3 +420,24 @@ def test_late_fx_rate_lifts_a_no_fx_rate_rejection():
     assert [s.value for s in f.active("spend").values()] == [D(14)]
     retracted = {k for k, r in f.tables["rejections"].items() if not r.active}
     assert retracted == {"event:p", "event:rf", "event:s"}
+
+
+def test_engine_state_size_counts_what_the_gauges_show() -> None:
+    from attribution import testing as t
+    from attribution.engine import Engine
+    from attribution.policy import Policy
+
+    engine = Engine(Policy())
+    engine.process(
+        t.records(
+            [
+                t.click(event_id="c-old", click_id="k0", ts="2026-10-01T00:00:00Z"),  # 31 days before the newest
+                t.click(event_id="c-new", click_id="k1", ts="2026-11-01T00:00:00Z"),
+                t.impression(event_id="i1"),
+                t.redirect(event_id="r1", user_id="u1"),
+                t.refund(event_id="f1", order_id="o-none"),  # unknown_order: may change when its payment comes
+            ]
+        )
+    )
+    size = engine.state.size(Policy().click_window_s * 1_000_000)
+    assert size == {"users": 1, "orders": 1, "clicks": 2, "clicks_in_window": 1, "impressions": 1, "pending": 1}
