@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from typing import NamedTuple
 
 from attribution.clock import LocalDates, to_micros
 from attribution.fx import EXACT, FxTable
@@ -49,15 +48,9 @@ from attribution.state import (
 )
 from schemas import events as ev
 from schemas.decode import Invalid, decode
+from schemas.framing import Record as Record  # re-exported: the engine's input type
 
 ZERO = Decimal(0)
-
-
-class Record(NamedTuple):
-    """One input record: where it came from (file line, Kafka offset) and its bytes."""
-
-    origin: str
-    raw: bytes
 
 
 class _Dirty:
@@ -88,8 +81,8 @@ class Engine:
         out = Outputs()
         dirty = _Dirty()
         seen = self.state.seen
-        for origin, raw in records:
-            event = decode(raw)
+        for origin, raw, verdict in records:
+            event = verdict or decode(raw)
             if isinstance(event, Invalid):
                 out.rejections.append(
                     Rejection(origin, event.reason, event.detail, event.event_id, event.type, origin, raw)

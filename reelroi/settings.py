@@ -9,11 +9,14 @@ from __future__ import annotations
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.framing import DEFAULT_MAX_LINE_BYTES
+
 DEFAULT_DSN = "chdb://./.reelroi/chdb"
 
 
 class ReelroiSettings(BaseSettings):
-    """``REELROI_DB``, ``REELROI_TZ``, ``REELROI_CURRENCY``, ``REELROI_CLICK_WINDOW``, ``REELROI_VIEW_WINDOW``."""
+    """``REELROI_DB``, ``REELROI_TZ``, ``REELROI_CURRENCY``, ``REELROI_CLICK_WINDOW``, ``REELROI_VIEW_WINDOW``,
+    ``REELROI_MAX_LINE_BYTES``."""
 
     model_config = SettingsConfigDict(env_prefix="REELROI_", extra="ignore")
 
@@ -22,6 +25,7 @@ class ReelroiSettings(BaseSettings):
     currency: str = "CNY"
     click_window: str = "7d"
     view_window: str = "24h"
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # a longer line (or Kafka message line) is rejected too_large
 
 
 class ClickHouseSettings(BaseSettings):

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import gzip
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from attribution.engine import Record
 from attribution.errors import ConfigError
+from schemas.framing import DEFAULT_MAX_LINE_BYTES, Record, frame_line
 
-# JSON's own whitespace: a line of form feeds is not blank, it is invalid JSON.
-_JSON_WHITESPACE = b" \t\r\n"
+_CHUNK = 1 << 20
 
 
 def check_inputs(paths: list[str]) -> None:
-    """Fail early, before anything is replaced, if an input cannot be read."""
+    """Fail early, before anything is built, if an input cannot be read."""
     if not paths:
         raise ConfigError("no input files given (use - for stdin)")
     for path in paths:
@@ -34,22 +34,53 @@ def _open(path: str) -> BinaryIO:
     return open(path, "rb")
 
 
-def read_records(paths: list[str], batch_size: int = 50_000) -> Iterator[list[Record]]:
-    """Batches of records; origin is ``<arg#>:<file>:<line#>`` so each line is one identity."""
+def _lines(handle: BinaryIO, max_line: int) -> Iterator[tuple[bytes, int | None]]:
+    """(line without its LF, full length if only its head was read), never holding more than
+    ``max_line`` bytes of one line."""
+    limit = max_line + 2  # room for the line, a CR and the LF
+    while True:
+        line = handle.readline(limit)
+        if not line:
+            return
+        if line.endswith(b"\n"):
+            yield line[:-1], None
+        elif len(line) < limit:
+            yield line, None  # the last line, without a LF
+        else:
+            length = len(line)
+            while True:  # skip the rest of an oversized line in bounded chunks
+                more = handle.readline(_CHUNK)
+                length += len(more)
+                if not more or more.endswith(b"\n"):
+                    length -= 1 if more.endswith(b"\n") else 0
+                    break
+            yield line, length
+
+
+def read_records(
+    paths: list[str], batch_size: int = 50_000, max_line: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[list[Record]]:
+    """Batches of records; origin is ``<arg#>:<file>:<line#>`` so each line is one identity.
+
+    Blank lines are skipped (SPEC 4); a line over ``max_line`` bytes becomes a
+    ``too_large`` rejection holding its first bytes. A file that cannot be read
+    to its end (missing, unreadable, a truncated or corrupt ``.gz``) raises
+    ``ConfigError`` naming it, whenever that is found.
+    """
     batch: list[Record] = []
     for index, path in enumerate(paths, start=1):
         prefix = f"{index}:{path}:"
         try:
             with _open(path) as handle:
-                for number, line in enumerate(handle, start=1):
-                    stripped = line.strip(_JSON_WHITESPACE)
-                    if not stripped:
-                        continue  # SPEC 4: blank lines are skipped
-                    batch.append(Record(prefix + str(number), stripped))
+                for number, (line, length) in enumerate(_lines(handle, max_line), start=1):
+                    record = frame_line(line, prefix + str(number), max_line, length)
+                    if record is None:
+                        continue
+                    batch.append(record)
                     if len(batch) >= batch_size:
                         yield batch
                         batch = []
-        except (OSError, EOFError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ConfigError(f"cannot read {path}: {exc or type(exc).__name__}") from exc
     if batch:
         yield batch

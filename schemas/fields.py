@@ -16,46 +16,93 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import PlainValidator, StringConstraints, WithJsonSchema
 
+from schemas.jsontext import JsonNumber
+
 MONEY_LIMIT = Decimal(10) ** 12
 MONEY_MAX_PLACES = 4
+BEYOND_ANY_VERSION = 2**63 - 1
 _CACHE_LIMIT = 65_536
 T = TypeVar("T")
 
 _DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
 _RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?(?:[Zz]|[+-]([0-9]{2}):([0-9]{2}))"
 )
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
-def _decimal(value: Any, what: str) -> Decimal:
-    """A non-negative exact decimal from a decimal string or a JSON number.
+_JSON_NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?)([0-9]+))?")
+# An exponent of this many digits or more (|e| >= 10^17) puts any non-zero value
+# far outside money's range, or past any fraction a decimal can hold.
+_HUGE_EXPONENT_DIGITS = 18
 
-    JSON numbers arrive as ``int`` or, when the line had a fraction, as the
-    exact ``Decimal`` the decoder re-parsed (never as a binary float).
+
+def _number(text: str, what: str, max_places: int | None) -> Decimal:
+    """The exact value of a JSON number's text, judged from its digits and exponent alone.
+
+    ``1e-2000000000`` or a 5,000-digit integer is decided by counting, never by
+    building the number, so the cost is proportional to the text.
+    """
+    match = _JSON_NUMBER.fullmatch(text)
+    if match is None:  # the parser only hands over JSON number texts
+        raise ValueError(f"{what} is not a JSON number")
+    negative, whole, fraction, exp_sign, exp_digits = match.groups(default="")
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return Decimal(0)  # zero in any spelling, -0 included
+    if negative:
+        raise ValueError(f"{what} must not be negative")
+    significant = digits.rstrip("0")
+    exp_digits = exp_digits.lstrip("0") or "0"
+    if len(exp_digits) >= _HUGE_EXPONENT_DIGITS:
+        if exp_sign != "-":
+            raise ValueError(f"{what} must be below 10^12")
+        if max_places is not None:
+            raise ValueError(f"{what} has more than {max_places} fractional digits")
+        raise ValueError(f"{what} has an exponent beyond -10^17")
+    # value = significant * 10^exponent, with no trailing zeros left in ``significant``
+    exponent = int(exp_sign + exp_digits) - len(fraction) + (len(digits) - len(significant))
+    if exponent + len(significant) > 12:  # the value's leading digit sits at 10^12 or above
+        raise ValueError(f"{what} must be below 10^12")
+    if max_places is not None and -exponent > max_places:
+        raise ValueError(f"{what} has more than {max_places} fractional digits")
+    return Decimal(f"{significant}E{exponent}")
+
+
+def _decimal_text(value: str, what: str, max_places: int | None) -> Decimal:
+    """A decimal string: plain digits with one optional point."""
+    if not _DECIMAL_TEXT.fullmatch(value):
+        raise ValueError(f"{what} must be plain digits with one optional point, got {value[:40]!r}")
+    whole, _, fraction = value.partition(".")
+    if len(whole.lstrip("0")) > 12:
+        raise ValueError(f"{what} must be below 10^12")
+    amount = Decimal(value)  # exact whatever its length
+    if amount >= MONEY_LIMIT:
+        raise ValueError(f"{what} must be below 10^12")
+    if max_places is not None and len(fraction.rstrip("0")) > max_places:
+        raise ValueError(f"{what} has more than {max_places} fractional digits")
+    return amount
+
+
+def _decimal(value: Any, what: str, max_places: int | None) -> Decimal:
+    """A non-negative exact decimal below 10^12 from a decimal string or a JSON number.
+
+    JSON numbers arrive as ``int`` (orjson, up to 64 bits) or, when the line had
+    a fraction, an exponent or a long integer, as the ``JsonNumber`` text the
+    exact parser kept (never as a binary float).
     """
     if type(value) is str:
-        if not _DECIMAL_TEXT.fullmatch(value):
-            raise ValueError(f"{what} must be plain digits with one optional point, got {value[:40]!r}")
-        return Decimal(value)
+        return _decimal_text(value, what, max_places)
     if type(value) is int:
         if value < 0:
             raise ValueError(f"{what} must not be negative")
+        if value >= MONEY_LIMIT:
+            raise ValueError(f"{what} must be below 10^12")
         return Decimal(value)
-    if type(value) is Decimal:
-        if not value.is_finite():
-            raise ValueError(f"{what} must be finite")
-        if value < 0:
-            raise ValueError(f"{what} must not be negative")
-        return value
+    if type(value) is JsonNumber:
+        return _number(value.text, what, max_places)
     raise ValueError(f"{what} must be a decimal string or a JSON number, got {type(value).__name__}")
-
-
-def _fraction_digits(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    assert isinstance(exponent, int)
-    return max(0, -exponent)
 
 
 def _cached(parse: Callable[[Any], T]) -> Callable[[Any], T]:
@@ -86,28 +133,26 @@ def _cached(parse: Callable[[Any], T]) -> Callable[[Any], T]:
 @_cached
 def parse_money(value: Any) -> Decimal:
     """Money: >= 0, < 10^12, at most 4 fractional digits once trailing zeros are dropped."""
-    amount = _decimal(value, "money")
-    if amount >= MONEY_LIMIT:
-        raise ValueError("money must be below 10^12")
-    if amount and _fraction_digits(amount) > MONEY_MAX_PLACES:
-        raise ValueError("money has more than 4 fractional digits")
-    return amount
+    return _decimal(value, "money", MONEY_MAX_PLACES)
 
 
 @_cached
 def parse_rate(value: Any) -> Decimal:
     """A rate: the money forms with any number of fractional digits."""
-    rate = _decimal(value, "rate")
-    if rate >= MONEY_LIMIT:
-        raise ValueError("rate must be below 10^12")
-    return rate
+    return _decimal(value, "rate", None)
 
 
 @_cached
 def parse_timestamp(value: Any) -> datetime:
     """RFC 3339 with an explicit offset (``Z`` or ``±HH:MM``)."""
-    if type(value) is not str or not _RFC3339.fullmatch(value):
+    match = _RFC3339.fullmatch(value) if type(value) is str else None
+    if match is None:
         raise ValueError("timestamp must be RFC 3339 with an offset, e.g. 2026-11-01T08:00:00+08:00")
+    hour, minute, second, _, offset_hours, offset_minutes = match.groups()
+    if hour > "23" or minute > "59" or second > "59":
+        raise ValueError("timestamp has an hour over 23 or a minute or second over 59")
+    if offset_hours is not None and (offset_hours > "23" or offset_minutes > "59"):
+        raise ValueError("timestamp offset must be ±HH:MM with HH <= 23 and MM <= 59")
     if value[-1] == "z":  # RFC 3339 allows a lower-case z; fromisoformat does not
         value = value[:-1] + "Z"
     try:
@@ -140,12 +185,18 @@ def parse_currency(value: Any) -> str:
 
 
 def parse_schema_version(value: Any) -> int:
-    """A JSON integer (booleans are not integers here); null means the default."""
+    """A JSON integer of any size (booleans are not integers here); null means the default.
+
+    Only registered versions mean anything (``schemas.upcast``); an integer too
+    long to convert cheaply is kept as ``BEYOND_ANY_VERSION``.
+    """
     if value is None:
         return 1
-    if type(value) is not int:
-        raise ValueError("schema_version must be a JSON integer")
-    return value
+    if type(value) is int:
+        return value
+    if type(value) is JsonNumber and value.is_integer:
+        return int(value.text) if len(value.text) <= 100 else BEYOND_ANY_VERSION
+    raise ValueError("schema_version must be a JSON integer")
 
 
 _MONEY_SCHEMA = {

@@ -25,7 +25,7 @@ class IntakeRecord(NamedTuple):
     partition: int
     offset: int
     appended_ms: int  # the Kafka record timestamp
-    raw: bytes
+    raw: bytes  # empty for a null value (a tombstone)
 
     @property
     def origin(self) -> str:
@@ -33,11 +33,16 @@ class IntakeRecord(NamedTuple):
 
 
 def parse_origin(origin: str) -> tuple[TP, int] | None:
-    """((topic, partition), offset) of a ``kafka:topic:partition:offset`` origin, else None."""
+    """((topic, partition), offset) of a ``kafka:topic:partition:offset[:line]`` origin, else None.
+
+    Kafka topic names cannot hold a colon, so the parts split unambiguously.
+    """
     if not origin.startswith("kafka:"):
         return None
-    head, partition, offset = origin[6:].rsplit(":", 2)
-    return (head, int(partition)), int(offset)
+    parts = origin.split(":")
+    if len(parts) not in (4, 5):
+        return None
+    return (parts[1], int(parts[2])), int(parts[3])
 
 
 class IntakeStore:

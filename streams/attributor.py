@@ -25,6 +25,7 @@ from typing import Any
 from attribution.engine import Engine, Record
 from attribution.outputs import Outputs
 from attribution.policy import Policy
+from schemas.framing import DEFAULT_MAX_LINE_BYTES, frame_message
 from sinks.intake import TP, IntakeRecord, IntakeStore, parse_origin
 from sinks.writer import ClickHouseSink
 
@@ -46,6 +47,7 @@ class Attributor:
         name: str = "worker",
         on_batch: Callable[[list[IntakeRecord], Outputs, float, float], None] | None = None,
         keep_freshness: bool = False,
+        max_line: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self.sink = sink
         self.store = IntakeStore(sink.client, sink.db)
@@ -61,6 +63,7 @@ class Attributor:
         self.batches = 0
         self.first_batch_at: float | None = None
         self.last_batch_at: float | None = None
+        self.max_line = max_line  # bytes of one line of a message, at most (SPEC 2: a message is a batch of lines)
         self.keep_freshness = keep_freshness  # benchmarks: every record's Kafka append -> written
         self.freshness_s: list[float] = []
 
@@ -128,10 +131,11 @@ class Attributor:
                 continue  # a second copy of a record already taken
             cursor[tp] = record.offset + 1
             records.append(record)
+        lines = [line for r in records for line in frame_message(r.raw, r.origin, self.max_line)]
         logged = self.logged_after_cursor
-        fresh = [Record(r.origin, r.raw) for r in records if not logged or r.origin not in logged]
+        fresh = [line for line in lines if line.origin not in logged] if logged else lines
         if logged:
-            logged.difference_update(r.origin for r in records)
+            logged.difference_update(line.origin for line in lines)
         out = engine.process(fresh)
         with self.lock:
             if self.store.current_epoch() != self.epoch:

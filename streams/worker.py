@@ -37,6 +37,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from attribution.errors import SinkError
 from attribution.outputs import Outputs
 from attribution.policy import Policy
+from schemas.framing import DEFAULT_MAX_LINE_BYTES
 from sinks.intake import IntakeRecord, IntakeStore
 from sinks.writer import ClickHouseSink
 from streams import metrics
@@ -99,6 +100,7 @@ def build_app(
     policy: Policy,
     lock: threading.Lock | None = None,
     name: str | None = None,
+    max_line: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Worker:
     """The faust app of one worker. ``lock`` serialises use of the ClickHouse client."""
     lock = lock or threading.Lock()
@@ -126,7 +128,13 @@ def build_app(
         broker_heartbeat_interval=1.0,
     )
     attributor = Attributor(
-        sink, policy, lock, name, on_batch=metrics.count_batch, keep_freshness=bool(settings.stats_path)
+        sink,
+        policy,
+        lock,
+        name,
+        on_batch=metrics.count_batch,
+        keep_freshness=bool(settings.stats_path),
+        max_line=max_line,
     )
     worker = Worker(app, attributor, settings)
     store = IntakeStore(sink.client, sink.db)
@@ -145,8 +153,8 @@ def build_app(
         batches = stream.noack_take(settings.batch_max, within=settings.batch_within_s)  # type: ignore[attr-defined]
         backoff = _Backoff("intake")
         async for events in batches:
-            records = [
-                IntakeRecord(m.topic, m.partition, m.offset, int(m.timestamp * 1000), e.value)
+            records = [  # a null value (a tombstone) is kept as no bytes and rejected downstream
+                IntakeRecord(m.topic, m.partition, m.offset, int(m.timestamp * 1000), m.value or b"")
                 for e in events
                 for m in (e.message,)
             ]

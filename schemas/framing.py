@@ -1,0 +1,62 @@
+"""Input framing (SPEC sections 2 and 4): lines of a file or a Kafka message become records.
+
+A record is one line to decode, or a line already judged by its framing: an
+empty or null Kafka value, or a line over the size limit. Either way it keeps
+its origin and its bytes (the first ``KEPT_BYTES`` of an oversized line), so
+nothing that arrives is lost and no line costs memory beyond the limit.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from schemas.decode import INVALID_JSON, TOO_LARGE, Invalid
+
+DEFAULT_MAX_LINE_BYTES = 1 << 20  # Kafka's default max.message.bytes; events are a few hundred bytes
+KEPT_BYTES = 4096  # of a line over the limit: enough to see what it was
+_BLANK = b" \t\r"  # SPEC 2: a line of only these is blank
+
+
+class Record(NamedTuple):
+    """One input line: where it came from (file line, Kafka offset and line), its bytes, and a
+    verdict when framing has already decided it is a rejection."""
+
+    origin: str
+    raw: bytes
+    verdict: Invalid | None = None
+
+
+def frame_line(line: bytes, origin: str, max_line: int, length: int | None = None) -> Record | None:
+    """A record for one line (its LF removed), or None if it is blank.
+
+    ``length`` is the line's full length when only its head was read (a file
+    line over the limit is never held whole).
+    """
+    if line.endswith(b"\r"):  # SPEC 2: a CR before the LF is not part of the event
+        line = line[:-1]
+    size = len(line) if length is None else length
+    if size > max_line:
+        detail = f"line of {size:,} bytes is over the limit of {max_line:,} (REELROI_MAX_LINE_BYTES); first {KEPT_BYTES:,} kept"
+        return Record(origin, line[:KEPT_BYTES], Invalid(TOO_LARGE, detail))
+    if not line.strip(_BLANK):
+        return None
+    return Record(origin, line)
+
+
+def frame_message(value: bytes | None, origin: str, max_line: int) -> list[Record]:
+    """The records of one Kafka message value: one event, or a batch of JSON lines.
+
+    Line ``n`` gets origin ``<origin>:<n>``. An empty or null value is itself a
+    rejection (SPEC 4), kept under the message's own origin.
+    """
+    if not value:  # a tombstone (null) or an empty value: there is no event in it
+        return [Record(origin, b"", Invalid(INVALID_JSON, "empty or null Kafka message value"))]
+    if b"\n" not in value:
+        record = frame_line(value, f"{origin}:1", max_line)
+        return [record] if record is not None else []
+    records = []
+    for number, line in enumerate(value.split(b"\n"), start=1):
+        record = frame_line(line, f"{origin}:{number}", max_line)
+        if record is not None:
+            records.append(record)
+    return records
