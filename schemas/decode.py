@@ -33,14 +33,15 @@ class Invalid:
     type: str = ""
 
 
-# The field of each type that carries money or a rate: a JSON number there must stay exact.
-_DECIMAL_FIELD = {
-    "payment": "amount",
-    "refund": "amount",
-    "ad_spend": "amount",
-    "ad_unlock": "revenue",
-    "fx_rate": "rate",
-    "promotion_plan": "commission_rate",
+# The fields of each type that carry money or a rate: a JSON number there must stay exact.
+_DECIMAL_FIELDS = {
+    "payment": ("amount",),
+    "refund": ("amount",),
+    "ad_spend": ("amount",),
+    "ad_unlock": ("revenue",),
+    "fx_rate": ("rate",),
+    "promotion_plan": ("commission_rate",),
+    "postback_rule": ("min_amount", "send_ratio"),
 }
 
 
@@ -48,10 +49,9 @@ def _needs_exact_numbers(data: dict[str, Any], event_type: str) -> bool:
     # orjson hands fractions, exponents and integers beyond 64 bits over as binary
     # floats; where the value matters (money, rates, schema_version) the line is
     # parsed again keeping those numbers as their text.
-    decimal_field = _DECIMAL_FIELD.get(event_type)
-    return (decimal_field is not None and type(data.get(decimal_field)) is float) or type(
-        data.get("schema_version")
-    ) is float
+    if type(data.get("schema_version")) is float:
+        return True
+    return any(type(data.get(name)) is float for name in _DECIMAL_FIELDS.get(event_type, ()))
 
 
 def _describe(error: ValidationError) -> str:

@@ -7,9 +7,9 @@ null values before validation, so a null required field is "missing").
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from schemas.fields import CalendarDate, Currency, Id, Money, Rate, SchemaVersion, Timestamp
 
@@ -18,6 +18,8 @@ CURRENT_SCHEMA_VERSION = 1
 Platform = Literal["douyin", "kuaishou", "tencent", "tiktok", "other"]
 Host = Literal["wechat", "douyin", "app"]
 PaymentKind = Literal["unlock", "recharge", "subscription"]
+PostbackKind = Literal["activate", "first_pay", "every_pay"]
+Callback = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=4096)]
 
 
 class Event(BaseModel):
@@ -73,6 +75,22 @@ class FxRate(Event):
         return self
 
 
+class PostbackRule(Event):
+    """Which conversions of a campaign are posted back to its platform (SPEC 7; upsert by ``campaign_id``)."""
+
+    type: Literal["postback_rule"]
+    campaign_id: Id
+    kinds: list[PostbackKind]
+    min_amount: Money | None = None
+    send_ratio: Rate
+
+    @model_validator(mode="after")
+    def _ratio_is_a_share(self) -> PostbackRule:
+        if self.send_ratio > 1:
+            raise ValueError("send_ratio must be in [0, 1]")
+        return self
+
+
 class AdSpend(Event):
     """The cost of one campaign-hour; restated by a later event for the same hour."""
 
@@ -106,6 +124,7 @@ class Click(Event):
     device_id: Id
     campaign_id: Id | None = None
     plan_id: Id | None = None
+    callback: Callback | None = None  # the platform's conversion token for this click (SPEC 7)
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> Click:
@@ -156,12 +175,13 @@ class Refund(Event):
     currency: Currency
 
 
-AnyEvent = Campaign | PromotionPlan | FxRate | AdSpend | Impression | Click | Redirect | Payment | AdUnlock | Refund
+AnyEvent = Campaign | PromotionPlan | FxRate | PostbackRule | AdSpend | Impression | Click | Redirect | Payment | AdUnlock | Refund
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "campaign": Campaign,
     "promotion_plan": PromotionPlan,
     "fx_rate": FxRate,
+    "postback_rule": PostbackRule,
     "ad_spend": AdSpend,
     "impression": Impression,
     "click": Click,

@@ -25,7 +25,8 @@ MAX_DEPTH = 64
 # Integers up to this many digits become ``int``; longer ones stay text (int() of
 # thousands of digits is refused by CPython and quadratic where allowed).
 _INT_DIGITS = 40
-_SPECIAL = re.compile(rb'["\\\[\]{}]')  # what matters to nesting: quotes, backslashes, brackets
+_STRING = re.compile(rb'"[^"]*"')  # once escapes are gone
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -63,29 +64,22 @@ _EXACT = json.JSONDecoder(parse_float=JsonNumber, parse_int=_int_or_text, parse_
 
 
 def too_deep(raw: bytes) -> bool:
-    """True if arrays and objects nest deeper than ``MAX_DEPTH`` outside strings."""
+    """True if arrays and objects nest deeper than ``MAX_DEPTH`` outside strings.
+
+    Escapes go first (an escaped backslash, then an escaped quote), so the
+    strings left hold no quote and drop out with one linear regex; what
+    remains is counted bracket by bracket, stopping as soon as it is too deep.
+    """
     if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return False  # the common case, decided by two C-speed counts
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     depth = 0
-    in_string = False
-    escaped_at = -1
-    for match in _SPECIAL.finditer(raw):  # one pass, stopping as soon as it is too deep
-        at = match.start()
-        char = raw[at]
-        if in_string:
-            if at == escaped_at:
-                continue
-            if char == 0x5C:  # backslash: the next byte is escaped
-                escaped_at = at + 1
-            elif char == 0x22:
-                in_string = False
-        elif char == 0x22:
-            in_string = True
-        elif char in (0x5B, 0x7B):
+    for char in _STRING.sub(b"", unescaped).translate(None, _NOT_BRACKETS):
+        if char in (0x5B, 0x7B):
             depth += 1
             if depth > MAX_DEPTH:
                 return True
-        elif char in (0x5D, 0x7D):
+        else:
             depth -= 1
     return False
 

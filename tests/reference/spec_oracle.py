@@ -57,7 +57,8 @@ TEN_POW_12 = Decimal(10) ** 12
 # SPEC 2: the vocabulary
 # --------------------------------------------------------------------------
 
-CONFIG_TYPES = ("campaign", "promotion_plan", "fx_rate")
+CONFIG_TYPES = ("campaign", "promotion_plan", "fx_rate", "postback_rule")
+POSTBACK_KINDS = ("activate", "first_pay", "every_pay")
 FACT_TYPES = ("ad_spend", "impression", "click", "redirect", "payment", "ad_unlock", "refund")
 ALL_TYPES = frozenset(CONFIG_TYPES + FACT_TYPES)
 
@@ -298,6 +299,17 @@ def _validate_type_fields(t, obj, zone):
             raise _Invalid("rate")
         f["rate"] = rate
         f["effective_date"] = _req_date(obj, "effective_date")
+    elif t == "postback_rule":
+        # SPEC 2/7: configuration only; it never changes a report.
+        f["campaign_id"] = _req_id(obj, "campaign_id")
+        kinds = _field(obj, "kinds")
+        if not isinstance(kinds, list) or not all(isinstance(k, str) and k in POSTBACK_KINDS for k in kinds):
+            raise _Invalid("kinds")
+        if _field(obj, "min_amount") is not None:
+            _req_money(obj, "min_amount")
+        ratio = _req_rate(obj, "send_ratio")
+        if not (ZERO <= ratio <= ONE):
+            raise _Invalid("send_ratio")
     elif t == "ad_spend":
         f["campaign_id"] = _req_id(obj, "campaign_id")
         instant, local_date, parts = _parse_timestamp(_field(obj, "period_start"), zone)
@@ -320,6 +332,10 @@ def _validate_type_fields(t, obj, zone):
         if (campaign_id is None) == (plan_id is None):
             raise _Invalid("campaign_id/plan_id")
         f["source"] = ("campaign", campaign_id) if campaign_id is not None else ("plan", plan_id)
+        # SPEC 2: optional `callback`, a string of 1-4096 characters.
+        callback = _field(obj, "callback")
+        if callback is not None and not (isinstance(callback, str) and 1 <= len(callback) <= 4096):
+            raise _Invalid("callback")
     elif t == "redirect":
         f["user_id"] = _req_id(obj, "user_id")
         f["app_id"] = _req_id(obj, "app_id")
