@@ -42,6 +42,7 @@ from sinks.intake import IntakeRecord, IntakeStore
 from sinks.writer import ClickHouseSink
 from streams import metrics
 from streams.attributor import Attributor, Fenced
+from streams.codecs import install as install_codecs
 from streams.topics import FAMILIES, dead_letter_topic, topic_name
 
 log = logging.getLogger("reelroi.worker")
@@ -103,6 +104,7 @@ def build_app(
     max_line: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Worker:
     """The faust app of one worker. ``lock`` serialises use of the ClickHouse client."""
+    install_codecs()  # every codec decodable, and an undecodable batch becomes a rejection, not a crash
     lock = lock or threading.Lock()
     name = name or f"{socket.gethostname()}:{os.getpid()}"
     app = faust.App(
@@ -126,6 +128,10 @@ def build_app(
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.rebalance_timeout_s,
         broker_heartbeat_interval=1.0,
+        # faust would otherwise wait, at a rebalance or shutdown, for every taken record to be
+        # acked; a batch retrying a failing write never is, and SIGTERM went unheard. Records
+        # not acked are redelivered to the next owner and intake keys them by position.
+        stream_wait_empty=False,
     )
     attributor = Attributor(
         sink,

@@ -1,0 +1,89 @@
+"""Poison records between valid ones: a running worker stays up and attributes what follows.
+
+Null (tombstone), empty, binary, oversized and deep-with-digits records, a
+payment with ``1e-2000000000``, a batch of lines in one message and a valid
+event on another family's topic all go to a real worker on the embedded
+broker. The worker must stay up, exit on SIGTERM within its shutdown time,
+and end with the reports of a replay of the same lines (plus one
+``invalid_json`` per empty or null message, which a file cannot hold).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+
+from reelroi.generator import GeneratorConfig, generate
+from streams.broker import EmbeddedBroker
+from streams.produce import create_topics, produce
+from streams.topics import all_topics
+from tests.hostile import event, nested
+from tests.streams.test_worker import replayed_reports, reports, start_worker
+
+pytestmark = pytest.mark.integration
+
+
+def stop(worker: subprocess.Popen[bytes], timeout: float = 40.0) -> float:
+    """SIGTERM the worker's process group; seconds until it exited."""
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=timeout)
+    return time.monotonic() - started
+
+
+def test_poison_records_do_not_stop_a_worker(tmp_path: Path) -> None:
+    valid = list(generate(GeneratorConfig(seed=21, days=1, events=3_000, duplicate_share=0.02, malformed_share=0.0)))
+    random.Random(2).shuffle(valid)
+    first, middle = valid[:1000], valid[1000:2000]
+    batch = [*middle[:40], b"   \t\r\n", middle[40].rstrip(b"\n") + b"\r\n"]  # a blank line and a CRLF inside
+    poison = [
+        b"\xff\xfe\x00\x01 not json at all",
+        event("payment", extra=nested(1100, '"1234567890123456789012"')),
+        event("payment", event_id='"poison-exp"', order_id='"po"', amount="1e-2000000000"),
+        event("payment", event_id='"poison-big"', order_id='"pb"', amount="9" * 5000),
+        event("click", event_id='"poison-offset"', ts='"2026-11-01T08:00:00+08:60"'),
+        b'{"type":["click"]}',
+        event("click", event_id='"big-line"', extra='"' + "x" * 1_200_000 + '"'),  # over the 1 MiB line limit
+    ]
+    wrong_topic = event("payment", event_id='"on-the-clicks-topic"', order_id='"wt"', amount='"6.00"')
+    nulls = 0
+    expected = replayed_reports([*valid, *(p + b"\n" for p in poison), wrong_topic + b"\n"], tmp_path)
+
+    dsn = f"chdb://{tmp_path / 'stream'}"
+    log = tmp_path / "worker.log"
+    with EmbeddedBroker() as broker:
+        create_topics(broker.bootstrap, "p.", partitions=2)
+        worker = start_worker(dsn, broker.bootstrap, "p.", log)
+        produce(broker.bootstrap, "p.", first)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap, max_request_size=8 << 20, acks="all")
+        for topic in all_topics("p.")[:-1]:  # every family topic gets a tombstone and an empty value
+            producer.send(topic, key=b"k", value=None)
+            producer.send(topic, value=b"")
+            nulls += 2
+        for i, raw in enumerate(poison):
+            producer.send(all_topics("p.")[i % 6], value=raw)
+        producer.send("p.money", value=b"".join(batch))  # one message, a batch of lines
+        producer.send("p.clicks", key=b"wt", value=wrong_topic)
+        producer.flush()
+        producer.close()
+        produce(broker.bootstrap, "p.", valid[1041:])  # what the batch did not hold, and the rest
+        got: dict[str, object] = {}
+        for _ in range(5):
+            time.sleep(12)
+            assert worker.poll() is None, f"the worker died:\n{log.read_text()[-3000:]}"
+            assert stop(worker) < 30, "the worker did not stop on SIGTERM in time"
+            got = reports(dsn, tmp_path)
+            if got["roi"] == expected["roi"] and got["commission"] == expected["commission"]:
+                break
+            worker = start_worker(dsn, broker.bootstrap, "p.", log)
+    rejected = dict(expected["rejects"]["rejected"])  # type: ignore[index]
+    rejected["invalid_json"] = rejected.get("invalid_json", 0) + nulls
+    assert got["rejects"] == {"rejected": rejected, "duplicates": expected["rejects"]["duplicates"]}  # type: ignore[index]
+    assert got["roi"] == expected["roi"]
+    assert got["commission"] == expected["commission"]
