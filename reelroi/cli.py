@@ -284,8 +284,17 @@ def cmd_rejects(args: argparse.Namespace) -> int:
         rows.append({"reason": "(duplicates ignored)", "count": counts["duplicates"]})
         print(render(rows, args.format))
     if args.show > 0:
-        for row in recent_rejections(client, db, args.show):
-            print(f"{row['reason']}\t{row['origin']}\t{row['detail']}\t{row['raw']}", file=sys.stderr)
+        from functools import partial
+        from types import SimpleNamespace
+
+        from reelroi.formatting import rejected_line, terminal_safe
+
+        # The driver turns a String that is not UTF-8 into a bare hex string, indistinguishable from a
+        # line of hex digits: read ``raw`` as bytes, and mark what does not decode.
+        as_bytes: Any = SimpleNamespace(query=partial(client.query, column_formats={"raw": "bytes"}))
+        for row in recent_rejections(as_bytes, db, args.show):
+            shown = [terminal_safe(str(row[k])) for k in ("reason", "origin", "detail")]
+            print("\t".join([*shown, rejected_line(row["raw"])]), file=sys.stderr)
     return 0
 
 
@@ -333,13 +342,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from reelroi.api.app import Store, create_app
+    from streams.metrics import MetricsSettings
     from streams.watcher import start_watcher
 
     client, db = _open_store(args.db)
     store = Store(client, db)
-    app = create_app(store)
+    token = MetricsSettings().token  # REELROI_METRICS_TOKEN: business series at /metrics/business
+    app = create_app(store, metrics_token=token)
     start_watcher(client, db, _saved_policy(client, db), store.lock)
-    print(f"reelroi serving http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr)
+    business = "; business metrics at /metrics/business" if token else ""
+    print(f"reelroi serving http://{args.host}:{args.port}/ (OpenAPI at /openapi.json{business})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

@@ -1,9 +1,16 @@
-"""Display rules of SPEC 3.6 and the three output formats of SPEC section 6."""
+"""Display rules of SPEC 3.6 and the three output formats of SPEC section 6.
+
+Output is escaped for where it goes: CSV cells that a spreadsheet would run as a
+formula get a leading quote, and text for a terminal shows control characters as
+visible escapes instead of sending them (an id or a rejected line can carry ANSI
+sequences that rewrite the screen or the window title).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import date
@@ -15,6 +22,14 @@ import orjson
 _CENT = Decimal("0.01")
 _BASIS = Decimal("0.0001")
 _DIVIDE = Context(prec=100)
+
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# C0, DEL and C1 controls (ESC and CSI start terminal sequences), and the bidirectional
+# overrides that make a terminal show text in another order than it is.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NAMED_CONTROLS = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 def money(value: Decimal) -> str:
@@ -62,6 +77,51 @@ def commission_report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [display(row) for row in rows]
 
 
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate, prefixed with ``'``; numbers (``-10.00``) unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_text(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as CSV with a header line and ``\\n`` line ends, every cell spreadsheet-safe; ``""`` for no rows."""
+    if not rows:
+        return ""
+    names = list(rows[0].keys())
+    buf = io.StringIO()
+    # The csv module quotes a cell holding a character of its line terminator, and only those: with
+    # "\r\n" a cell with a bare CR is quoted too (with "\n" it is not, and a reader splits the row there).
+    writer = csv.writer(buf, lineterminator="\r\n")
+    lines = []
+    for values in [names, *([spreadsheet_safe("" if r.get(n) is None else r.get(n)) for n in names] for r in rows)]:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(values)
+        lines.append(buf.getvalue().removesuffix("\r\n"))
+    return "\n".join(lines) + "\n"
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED_CONTROLS.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters as visible escapes (``\\x1b``, ``\\n``), safe to print."""
+    return _CONTROL.sub(_escape, text)
+
+
+def rejected_line(raw: str | bytes) -> str:
+    """A rejected record's bytes for a terminal: UTF-8 text escaped, anything else marked and escaped."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"(not UTF-8) {raw!r}"  # the bytes literal escapes every non-ASCII and control byte
+    return terminal_safe(raw)
+
+
 def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
@@ -70,8 +130,9 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) 
     """An aligned text table (numbers right-aligned, CJK-width aware)."""
     if not rows:
         return "(no rows)"
-    names = list(columns or rows[0].keys())
-    cells = [["" if row.get(n) is None else str(row.get(n)) for n in names] for row in rows]
+    raw_names = list(columns or rows[0].keys())
+    names = [terminal_safe(n) for n in raw_names]
+    cells = [["" if row.get(n) is None else terminal_safe(str(row.get(n))) for n in raw_names] for row in rows]
     widths = [max(_width(n), *(_width(c[i]) for c in cells)) for i, n in enumerate(names)]
     numeric = [all(_is_number(c[i]) for c in cells) for i in range(len(names))]
 
@@ -97,10 +158,5 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return orjson.dumps(rows).decode()
     if fmt == "csv":
-        buf = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
-        return buf.getvalue().rstrip("\n")
+        return csv_text(rows).rstrip("\n")
     return table(rows)

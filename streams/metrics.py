@@ -4,13 +4,27 @@ Label values come from closed sets (families, event types, reasons, stages,
 touches, platforms) or from Kafka topic/partition and, for the business
 signals, at most ``REELROI_WATCH_TOP`` campaign ids: never a user, click or
 order id. Unknown event types are counted as ``unknown``.
+
+Two registries, two paths. Pipeline metrics (the default registry) are open at
+``/metrics``, like a health check. Business series (the watcher's spend, ROI and
+revenue gauges, registered in ``BUSINESS``) say what campaigns spend and earn, so
+they are served at ``/metrics/business`` only when ``REELROI_METRICS_TOKEN`` is
+set, and only to a request that sends it as a bearer token (Prometheus:
+``authorization: {credentials_file: ...}`` in the scrape job).
 """
 
 from __future__ import annotations
 
+import hmac
+import socketserver
+import threading
 from collections import Counter as Tally
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.outputs import Outputs
@@ -19,6 +33,9 @@ from schemas.events import EVENT_TYPES
 from sinks.intake import IntakeRecord
 
 _KNOWN_TYPES = frozenset(EVENT_TYPES)
+PIPELINE_PATH = "/metrics"
+BUSINESS_PATH = "/metrics/business"
+BUSINESS = CollectorRegistry(auto_describe=True)  # never served without the token
 
 CONSUMED = Counter("reelroi_events_consumed", "Kafka records taken into intake, by topic family", ["family"])
 PROCESSED = Counter(
@@ -55,22 +72,72 @@ LEADER = Gauge("reelroi_attribution_leader", "1 while this worker is the attribu
 
 
 class MetricsSettings(BaseSettings):
-    """``REELROI_METRICS_*``: where a worker serves ``/metrics`` (port 0: nowhere)."""
+    """``REELROI_METRICS_*``: where a worker serves ``/metrics`` (port 0: nowhere), and the business token.
+
+    ``token`` unset: ``/metrics/business`` does not exist (404), in workers and in ``reelroi serve``.
+    """
 
     model_config = SettingsConfigDict(env_prefix="REELROI_METRICS_", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = 9108
+    token: SecretStr | None = None
+
+
+def bearer_matches(authorization: str | None, token: SecretStr) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    scheme, _, given = (authorization or "").partition(" ")
+    expected = token.get_secret_value()
+    return scheme.lower() == "bearer" and bool(expected) and hmac.compare_digest(given.strip(), expected)
+
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def metrics_app(token: SecretStr | None) -> WSGIApp:
+    """The worker's metrics listener: pipeline open at ``/metrics``, business behind the token."""
+    pipeline: WSGIApp = make_wsgi_app(REGISTRY)
+    business: WSGIApp = make_wsgi_app(BUSINESS)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == PIPELINE_PATH:
+            return pipeline(environ, start_response)
+        if path == BUSINESS_PATH and token is not None:
+            if bearer_matches(environ.get("HTTP_AUTHORIZATION"), token):
+                return business(environ, start_response)
+            start_response(
+                "401 Unauthorized",
+                [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", 'Bearer realm="reelroi-metrics"')],
+            )
+            return [b"business metrics need the bearer token (REELROI_METRICS_TOKEN)\n"]
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"not found: metrics are at /metrics\n"]
+
+    return app
+
+
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scraper never holds up the worker's exit
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # one line per scrape is noise
+        pass
 
 
 def serve_metrics(settings: MetricsSettings | None = None) -> int:
-    """Serve the default registry over HTTP in a background thread; returns the port (0 if off)."""
+    """Serve ``metrics_app`` over HTTP in a background thread; returns the port (0 if off)."""
     settings = settings or MetricsSettings()
     for stage in ("intake", "attribution"):  # at 0 from the start, so increase() sees the first failure
         SINK_FAILURES.labels(stage)
         SINK_RETRIES.labels(stage)
-    if settings.port:
-        start_http_server(settings.port, settings.host)
+    if not settings.port:
+        return 0
+    server = make_server(
+        settings.host, settings.port, metrics_app(settings.token), server_class=_Server, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, name="reelroi-metrics", daemon=True).start()
     return settings.port
 
 

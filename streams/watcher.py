@@ -1,7 +1,9 @@
 """The business watcher: exports bounded business signals from ClickHouse as gauges.
 
 Runs in every worker and in ``reelroi serve``; several instances export the same
-series, so the alert rules aggregate with ``max by (campaign_id)``.
+series, so the alert rules aggregate with ``max by (campaign_id)``. The gauges
+live in the ``BUSINESS`` registry: served only behind ``REELROI_METRICS_TOKEN``
+(streams/metrics.py), never on the open ``/metrics``.
 """
 
 from __future__ import annotations
@@ -18,23 +20,37 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.policy import Policy
 from sinks.signals import Signals, read_signals
+from streams.metrics import BUSINESS
 
 log = logging.getLogger("reelroi.watcher")
 
 _C = ["campaign_id", "platform"]
-SPEND_TODAY = Gauge("reelroi_campaign_spend_today", "Spend today (reporting currency), top campaigns", _C)
-ROI_D0_TODAY = Gauge("reelroi_campaign_roi_d0_today", "D0 ROI of today's cohort, top campaigns with spend", _C)
-REDIRECTS_TODAY = Gauge("reelroi_campaign_redirects_today", "Users acquired today, top campaigns", _C)
-SPEND_1H = Gauge("reelroi_campaign_spend_1h", "Spend of campaign-hours starting in the trailing hour", _C)
-REDIRECTS_1H = Gauge("reelroi_campaign_redirects_1h", "Users acquired in the trailing hour", _C)
-ROI_FLOOR = Gauge("reelroi_campaign_roi_floor", "The D0 ROI floor set for the campaign", _C)
-ORGANIC_SHARE = Gauge("reelroi_organic_share", "Organic share of today's new users (0-1)")
-NEW_USERS_TODAY = Gauge("reelroi_new_users_today", "New users today, all sources")
-USERS = Gauge("reelroi_users", "Acquired users by attribution touch", ["touch"])
-REVENUE = Gauge(
-    "reelroi_revenue_attributed", "Net revenue attributed (reporting currency)", ["platform", "source_kind"]
+SPEND_TODAY = Gauge(
+    "reelroi_campaign_spend_today", "Spend today (reporting currency), top campaigns", _C, registry=BUSINESS
 )
-LAST_SUCCESS = Gauge("reelroi_watcher_last_success_timestamp_seconds", "Unix time of the last signal refresh")
+ROI_D0_TODAY = Gauge(
+    "reelroi_campaign_roi_d0_today", "D0 ROI of today's cohort, top campaigns with spend", _C, registry=BUSINESS
+)
+REDIRECTS_TODAY = Gauge(
+    "reelroi_campaign_redirects_today", "Users acquired today, top campaigns", _C, registry=BUSINESS
+)
+SPEND_1H = Gauge(
+    "reelroi_campaign_spend_1h", "Spend of campaign-hours starting in the trailing hour", _C, registry=BUSINESS
+)
+REDIRECTS_1H = Gauge("reelroi_campaign_redirects_1h", "Users acquired in the trailing hour", _C, registry=BUSINESS)
+ROI_FLOOR = Gauge("reelroi_campaign_roi_floor", "The D0 ROI floor set for the campaign", _C, registry=BUSINESS)
+ORGANIC_SHARE = Gauge("reelroi_organic_share", "Organic share of today's new users (0-1)", registry=BUSINESS)
+NEW_USERS_TODAY = Gauge("reelroi_new_users_today", "New users today, all sources", registry=BUSINESS)
+USERS = Gauge("reelroi_users", "Acquired users by attribution touch", ["touch"], registry=BUSINESS)
+REVENUE = Gauge(
+    "reelroi_revenue_attributed",
+    "Net revenue attributed (reporting currency)",
+    ["platform", "source_kind"],
+    registry=BUSINESS,
+)
+LAST_SUCCESS = Gauge(
+    "reelroi_watcher_last_success_timestamp_seconds", "Unix time of the last signal refresh", registry=BUSINESS
+)
 _TOUCH = {"view": "view_through"}
 _PER_CAMPAIGN = (SPEND_TODAY, ROI_D0_TODAY, REDIRECTS_TODAY, SPEND_1H, REDIRECTS_1H, ROI_FLOOR)
 

@@ -1,7 +1,10 @@
-"""The FastAPI application behind ``reelroi serve``."""
+"""The FastAPI application behind ``reelroi serve``.
 
-import csv
-import io
+No interactive docs page: FastAPI's ``/docs`` and ``/redoc`` load their scripts
+from a public CDN onto this origin, where the pages keep the token. The OpenAPI
+document itself is served at ``/openapi.json``.
+"""
+
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -14,16 +17,19 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import SecretStr
 
 from attribution.errors import SinkError
 from reelroi import __version__
 from reelroi.api.access import Forbidden, require_admin, scope_commission, scope_roi
-from reelroi.formatting import display, money, roi, roi_columns
+from reelroi.api.hardening import Hardened
+from reelroi.formatting import csv_text, display, money, roi, roi_columns
 from sinks.analytics import RoiFilter, commission_grouped, roi_grouped, roi_totals
 from sinks.reports import recent_rejections, rejection_counts
 from sinks.tokens import TokenInfo, verify_token
 from sinks.writer import load_settings
+from streams.metrics import BUSINESS, BUSINESS_PATH, PIPELINE_PATH, bearer_matches
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 T = TypeVar("T")
@@ -59,24 +65,23 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
     return Response(
-        buf.getvalue(),
+        csv_text(rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
-def create_app(store: Store) -> FastAPI:
+def create_app(store: Store, metrics_token: SecretStr | None = None) -> FastAPI:
+    """The API and pages; ``metrics_token`` set: business series at ``/metrics/business`` behind it."""
     app = FastAPI(
         title="reelroi",
         version=__version__,
         description="ROI for ad buyers and commission for creators. Send `Authorization: Bearer <token>`.",
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(Hardened)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -127,10 +132,21 @@ def create_app(store: Store) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get(PIPELINE_PATH, include_in_schema=False)
     def prometheus_metrics() -> Response:
-        """Prometheus text format: the business signals (and process figures); public, like /healthz."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text format: pipeline and process figures, no business series; public, like /healthz."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    if metrics_token is not None:
+
+        @app.get(BUSINESS_PATH, include_in_schema=False)
+        def business_metrics(
+            authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        ) -> Response:
+            """The watcher's spend, ROI and revenue gauges, for a scraper holding ``REELROI_METRICS_TOKEN``."""
+            if not bearer_matches(authorization, metrics_token):
+                raise Unauthorized("business metrics need the bearer token (REELROI_METRICS_TOKEN)")
+            return Response(generate_latest(BUSINESS), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/me", summary="Who this token is")
     def me(who: Who) -> dict[str, str]:

@@ -191,7 +191,10 @@ def test_openapi_describes_every_route_and_parameter(api) -> None:  # type: igno
     assert {"from", "to", "plan_id", "creator_id", "group_by", "format"} <= commission_params
 
 
-def test_metrics_are_served_without_a_token_and_carry_the_watchers_signals(api) -> None:  # type: ignore[no-untyped-def]
+BUSINESS_SERIES = ("reelroi_campaign_spend_today", "reelroi_revenue_attributed", "reelroi_users", "reelroi_watcher_")
+
+
+def test_metrics_are_open_but_carry_no_business_series(api) -> None:  # type: ignore[no-untyped-def]
     from streams.watcher import Watcher, WatchSettings
 
     client, _, store = api
@@ -199,5 +202,79 @@ def test_metrics_are_served_without_a_token_and_carry_the_watchers_signals(api) 
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert "reelroi_watcher_last_success_timestamp_seconds" in response.text
+    assert "reelroi_events_consumed" in response.text  # pipeline series stay open to the scraper
+    assert not [name for name in BUSINESS_SERIES if name in response.text]
+    assert client.get("/metrics/business").status_code == 404  # no token configured: not served at all
+
+
+def test_business_metrics_need_the_metrics_token(api) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import SecretStr
+
+    from streams.watcher import Watcher, WatchSettings
+
+    _, tokens, store = api
+    Watcher(store.client, store.db, Policy(), store.lock, WatchSettings()).refresh()
+    client = TestClient(create_app(store, metrics_token=SecretStr("m-s3cret")))
+    for header in (None, "Bearer", "Bearer wrong", "Basic m-s3cret", "Bearer m-s3cre", f"Bearer {tokens['admin']}"):
+        response = client.get("/metrics/business", headers={"Authorization": header} if header else {})
+        assert response.status_code == 401, header
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert "reelroi_" not in response.text
+    response = client.get("/metrics/business", headers={"Authorization": "Bearer m-s3cret"})
+    assert response.status_code == 200
     assert 'reelroi_users{touch="' in response.text
+    assert 'reelroi_revenue_attributed{platform="douyin",source_kind="campaign"} 10.0' in response.text
+    assert "reelroi_watcher_last_success_timestamp_seconds" in response.text
+    assert "reelroi_events_consumed" not in response.text  # each series on one path only
+    assert not [name for name in BUSINESS_SERIES if name in client.get("/metrics").text]
+
+
+SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def every_get_url(app) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every GET route of the app, and every file under /static."""
+    from reelroi.api.app import WEB
+
+    urls = [r.path for r in app.routes if "GET" in (getattr(r, "methods", None) or ())]
+    urls += [f"/static/{f.name}" for f in sorted((WEB / "static").iterdir())]
+    return urls
+
+
+def assert_hardened(response, url: str) -> None:  # type: ignore[no-untyped-def]
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (url, name)
+    policy = dict(d.strip().split(" ", 1) for d in response.headers["content-security-policy"].split(";"))
+    assert policy["default-src"] == "'self'" and policy["frame-ancestors"] == "'none'", url
+    assert "unsafe-inline" not in response.headers["content-security-policy"], url
+    if url.startswith("/api/"):
+        assert response.headers["cache-control"] == "no-store", url
+
+
+def test_every_page_and_route_sends_the_security_headers_and_answers_head(api) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, _ = api
+    urls = every_get_url(client.app)
+    assert {"/", "/buyer", "/creator", "/healthz", "/metrics", "/openapi.json", "/static/app.js"} <= set(urls)
+    assert set(API_PATHS) <= set(urls)
+    for url in urls:
+        for auth in ({}, {"Authorization": f"Bearer {tokens['admin']}"}):  # 401 answers are hardened too
+            got = client.get(url, headers=auth)
+            head = client.head(url, headers=auth)
+            assert_hardened(got, url)
+            assert_hardened(head, url)
+            assert head.status_code == got.status_code != 405, url
+            assert head.content == b"", url
+            assert head.headers["content-type"] == got.headers["content-type"], url
+    for url in ("/nowhere", "/static/missing.js"):
+        assert_hardened(client.get(url), url)
+
+
+def test_no_docs_page_loads_code_from_a_cdn(api) -> None:  # type: ignore[no-untyped-def]
+    client = api[0]
+    for url in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert client.get(url).status_code == 404, url
+    assert client.get("/openapi.json").json()["info"]["title"] == "reelroi"

@@ -376,6 +376,7 @@
       if (v === null || v === undefined || v === false) return;
       if (k === "text") node.textContent = v;
       else if (k === "class") node.className = v;
+      else if (k === "style") node.style.cssText = v;   /* CSSOM: a style attribute would break the CSP */
       else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, v === true ? "" : v);
     });
