@@ -49,9 +49,10 @@ def _needs_exact_numbers(data: dict[str, Any], event_type: str) -> bool:
     # orjson hands fractions, exponents and integers beyond 64 bits over as binary
     # floats; where the value matters (money, rates, schema_version) the line is
     # parsed again keeping those numbers as their text.
-    if type(data.get("schema_version")) is float:
-        return True
-    return any(type(data.get(name)) is float for name in _DECIMAL_FIELDS.get(event_type, ()))
+    for name in _DECIMAL_FIELDS.get(event_type, ()):
+        if type(data.get(name)) is float:
+            return True
+    return "schema_version" in data and type(data["schema_version"]) is float
 
 
 def _describe(error: ValidationError) -> str:

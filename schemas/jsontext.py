@@ -125,7 +125,7 @@ def loads(raw: bytes) -> Any:
     Numbers come back as ``int`` or ``float`` on the fast path; callers that
     need a float's exact value ask ``loads_exact`` for the same bytes.
     """
-    if too_deep(raw):
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and too_deep(raw):  # counts first: the common case
         raise JsonError(f"nested deeper than {MAX_DEPTH} levels")
     try:
         return orjson.loads(raw)
