@@ -12,6 +12,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from attribution.outputs import STATE_KEY_PREFIX
 from sinks.sql import query_dicts, where
 
 ROI_MONEY = (
@@ -70,6 +71,26 @@ def commission_rows(
         for name in ("gross", "refunds", "net", "commission"):
             row[name] = Decimal(row[name])
     return rows
+
+
+FACT_TYPES = ("ad_spend", "impression", "click", "redirect", "payment", "ad_unlock", "refund")
+
+
+def as_of_us(client: Client, db: str) -> int | None:
+    """SPEC 5's ``as_of``: the greatest ``ts`` of an accepted fact event (microseconds), None if none.
+
+    Accepted: in the event log (the first copy of its event_id, structurally
+    valid) and not rejected for what other events say (``no_fx_rate``,
+    ``unknown_order``, ``refund_exceeds_payment``).
+    """
+    rows = _query(
+        client,
+        f"SELECT toUnixTimestamp64Micro(max(ts)) AS us, count() AS n FROM {db}.events FINAL "
+        "WHERE type IN {types:Array(String)} AND event_id NOT IN "
+        f"(SELECT event_id FROM {db}.rejections FINAL WHERE startsWith(key, '{STATE_KEY_PREFIX}'))",
+        {"types": list(FACT_TYPES)},
+    )
+    return int(rows[0]["us"]) if rows and rows[0]["n"] else None
 
 
 def rejection_counts(client: Client, db: str) -> dict[str, Any]:
