@@ -101,3 +101,30 @@ def test_prometheus_loads_the_rules_directory_it_mounts() -> None:
     directory = pattern.rsplit("/", 1)[0]
     assert mounted[directory] == "./infra/prometheus/rules"
     assert list((ROOT / "infra/prometheus/rules").glob("*.yml"))
+
+
+def test_business_series_are_scraped_with_the_token_reelroi_checks() -> None:
+    from streams.metrics import BUSINESS_PATH, PIPELINE_PATH
+
+    config = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["reelroi-worker"].get("metrics_path", "/metrics") == PIPELINE_PATH
+    assert "authorization" not in jobs["reelroi-worker"] and "authorization" not in jobs["reelroi-api"]
+    business = jobs["reelroi-business"]
+    assert business["metrics_path"] == BUSINESS_PATH
+    # the same targets as the open jobs: every worker replica and the API
+    assert business["dns_sd_configs"] == jobs["reelroi-worker"]["dns_sd_configs"]
+    assert business["static_configs"] == jobs["reelroi-api"]["static_configs"]
+    auth = business["authorization"]
+    assert auth.get("type", "Bearer") == "Bearer" and "credentials" not in auth  # never the secret in the file
+    secret = auth["credentials_file"].removeprefix("/run/secrets/")
+    assert secret in SERVICES["prometheus"]["secrets"]
+    source = COMPOSE["secrets"][secret]["environment"]
+    for name in ("worker", "api"):  # reelroi reads the very variable the secret is made from
+        assert REELROI_SERVICES[name]["environment"]["REELROI_METRICS_TOKEN"].startswith(f"${{{source}:?")
+    assert MetricsSettings(token="x").token is not None
+
+
+def test_the_business_token_is_never_a_default_in_the_file() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "REELROI_METRICS_TOKEN:-" not in text  # unset must stop `compose up`, not fall back to a known value
