@@ -129,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("token_id")
 
     p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu, in memory) in the foreground")
-    p.add_argument("--port", type=int, default=9092, help="port on 127.0.0.1 (default 9092)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("REELROI_BROKER_PORT", "9092")),
+        help=_env_help("port on 127.0.0.1", "REELROI_BROKER_PORT", 9092),
+    )
 
     def _add_kafka(q: argparse.ArgumentParser) -> None:
         q.add_argument(
@@ -161,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("produce", help="publish JSON-lines events to Kafka, keyed for partitioning")
     p.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines files (.gz allowed, - for stdin)")
     _add_kafka(p)
+    p.add_argument(
+        "--compression",
+        choices=("none", "gzip", "snappy", "lz4", "zstd"),
+        default=os.environ.get("REELROI_KAFKA_COMPRESSION", "none"),
+        help=_env_help("record-batch compression codec", "REELROI_KAFKA_COMPRESSION", "none"),
+    )
 
     p = sub.add_parser("schema", help="write the JSON Schema of every event type")
     p.add_argument("--out", help="write to this file instead of stdout")
@@ -386,14 +397,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from streams.broker import EmbeddedBroker
+    from streams.broker import run_foreground
 
-    broker = EmbeddedBroker(port=args.port).start()
-    print(f"embedded broker on {broker.bootstrap} (memory storage); Ctrl-C stops it", file=sys.stderr)
-    try:
-        return broker.wait()
-    finally:
-        broker.stop()
+    return run_foreground(args.port)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -446,16 +452,17 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_produce(args: argparse.Namespace) -> int:
     from reelroi.progress import Progress
     from reelroi.sources_io import check_inputs, read_records
-    from streams.produce import create_topics, produce
+    from streams.produce import Tally, create_topics, produce, sendable
 
     check_inputs(args.files)
     create_topics(args.bootstrap, args.topic_prefix)
     progress = Progress("produce")
-    lines = (record.raw for batch in read_records(args.files) for record in batch)
-    sent = produce(args.bootstrap, args.topic_prefix, lines, progress.advance)
+    tally = Tally()
+    records = (record for batch in read_records(args.files) for record in batch)
+    produce(args.bootstrap, args.topic_prefix, sendable(records, tally), progress.advance, args.compression, tally)
     progress.close()
-    print(f"produced {sent:,} events to {args.bootstrap} ({progress.rate():,.0f}/s)", file=sys.stderr)
-    return 0
+    print(f"produced to {args.bootstrap} ({progress.rate():,.0f} lines/s): {tally.summary()}", file=sys.stderr)
+    return 1 if tally.failed else 0
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -8,6 +8,7 @@ partition, in order.
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 import orjson
@@ -30,6 +31,7 @@ FAMILIES = (
 # Lines that do not even parse still travel (and are rejected with their bytes by a worker).
 UNROUTABLE_FAMILY = "config"
 _BY_TYPE = {t: f for f in FAMILIES for t in f.types}
+_MAX_ID_CHARS = 128  # SPEC 2: a longer id is invalid, so it keys nothing
 
 
 def topic_name(prefix: str, family: str) -> str:
@@ -44,19 +46,45 @@ def all_topics(prefix: str) -> list[str]:
     return [topic_name(prefix, f.name) for f in FAMILIES] + [dead_letter_topic(prefix)]
 
 
+def find_route(raw: bytes) -> tuple[str, bytes | None] | None:
+    """(family, key) of a line that is a JSON object with a known ``type``, else None.
+
+    Never raises, whatever the bytes: routing only places a line, the worker's
+    decoder judges it (a line's meaning does not depend on its topic). A key is
+    the first key field that holds an id (a string of 1–128 characters).
+    """
+    data = _object(raw)
+    if data is None:
+        return None
+    kind = data.get("type")
+    family = _BY_TYPE.get(kind) if type(kind) is str else None
+    if family is None:
+        return None
+    for field in family.key_fields:
+        value = data.get(field)
+        if type(value) is str and 0 < len(value) <= _MAX_ID_CHARS:
+            return family.name, value.encode("utf-8", "surrogatepass")
+    return family.name, None
+
+
 def route(raw: bytes) -> tuple[str, bytes | None]:
-    """(family, key) for one JSON line; malformed lines go to ``config`` with no key."""
+    """(family, key) for one line; a line that is not a JSON object with a known type goes to ``config`` unkeyed."""
+    return find_route(raw) or (UNROUTABLE_FAMILY, None)
+
+
+def _object(raw: bytes) -> dict[str, object] | None:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return UNROUTABLE_FAMILY, None
-    if type(data) is not dict:
-        return UNROUTABLE_FAMILY, None
-    family = _BY_TYPE.get(data.get("type"))  # type: ignore[arg-type]
-    if family is None:
-        return UNROUTABLE_FAMILY, None
-    for field in family.key_fields:
-        value = data.get(field)
-        if type(value) is str and value:
-            return family.name, value.encode()
-    return family.name, None
+        # orjson refuses valid JSON it cannot hold (integers past 64 bits); the standard
+        # parser reads the shape, with numbers left unconverted so no size costs time
+        try:
+            text = bytes(raw).decode("utf-8")
+            data = json.loads(text, parse_int=_ignore, parse_float=_ignore, parse_constant=_ignore)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            return None
+    return data if type(data) is dict else None
+
+
+def _ignore(text: str) -> None:
+    return None
