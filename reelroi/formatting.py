@@ -148,7 +148,7 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) 
 
 def _is_number(text: str) -> bool:
     try:
-        Decimal(text)
+        Decimal(text.removesuffix("*"))  # a figure marked not final is still a number
     except ArithmeticError:
         return text == ""
     return True

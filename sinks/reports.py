@@ -93,6 +93,22 @@ def as_of_us(client: Client, db: str) -> int | None:
     return int(rows[0]["us"]) if rows and rows[0]["n"] else None
 
 
+def rates_quoting(client: Client, db: str, currency: str) -> int:
+    """How many logged ``fx_rate`` events give a rate *for* ``currency``.
+
+    Rates are reporting-currency units per unit of their currency, so a rate
+    for the reporting currency itself is ignored (SPEC 3.6); if there are such
+    rates, the data's rates were quoted against another currency.
+    """
+    rows = _query(
+        client,
+        f"SELECT count() AS n FROM {db}.events FINAL WHERE type = 'fx_rate' "
+        "AND JSONExtractString(raw, 'currency') = {currency:String}",
+        {"currency": currency},
+    )
+    return int(rows[0]["n"]) if rows else 0
+
+
 def rejection_counts(client: Client, db: str) -> dict[str, Any]:
     """``{"rejected": {reason: count}, "duplicates": count}``."""
     rejected = _query(

@@ -40,8 +40,14 @@ def _norm_rejects(r: dict[str, Any]) -> dict[str, Any]:
     return {"rejected": {k: v for k, v in sorted(r["rejected"].items()) if v}, "duplicates": r["duplicates"]}
 
 
+# Keys reelroi adds to SPEC's columns (SPEC 5: outputs add which figures are final).
+ADDED_KEYS = {"unfinished"}
+
+
 def _diff_rows(name: str, actual: list[dict], expected: list[dict], key: tuple[str, ...]) -> list[str]:
     out: list[str] = []
+    actual = [{k: v for k, v in r.items() if k not in ADDED_KEYS} for r in actual]
+    expected = [{k: v for k, v in r.items() if k not in ADDED_KEYS} for r in expected]
     a = {tuple(r[k] for k in key): r for r in actual}
     e = {tuple(r[k] for k in key): r for r in expected}
     if len(a) != len(actual):

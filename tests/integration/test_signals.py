@@ -7,10 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 
 from sinks.connection import connect
 from sinks.signals import read_signals
+from streams.metrics import BUSINESS
 from streams.watcher import WatchSettings, export
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def test_signals_of_the_worked_example(store) -> None:  # type: ignore[no-untype
     assert read_signals(client, store.database, date(2026, 11, 2), 0, top=0).campaigns == []  # top bounds it
 
     export(signals, WatchSettings(roi_floor=0.5, floors={}), now=1234.0)
-    value = REGISTRY.get_sample_value
+    value = BUSINESS.get_sample_value
     labels = {"campaign_id": "cA", "platform": "douyin"}
     assert value("reelroi_campaign_roi_d0_today", labels) == pytest.approx(0.375)
     assert value("reelroi_campaign_roi_floor", labels) == 0.5
