@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="date_to", type=_date, help="last date (YYYY-MM-DD)")
     _add_format(p)
 
+    from reelroi.statements_cli import add_statements_parser
+
+    add_statements_parser(sub, lambda q: _add_db(q, env), _add_format)
+
     p = sub.add_parser("rejects", help="rejection counts by reason, and duplicates")
     _add_db(p, env)
     _add_format(p)
@@ -280,6 +284,13 @@ def cmd_commission(args: argparse.Namespace) -> int:
     rows = commission_report(commission_rows(client, db, args.creator, args.date_from, args.date_to))
     print(render(rows, args.format))
     return 0
+
+
+def cmd_statements(args: argparse.Namespace) -> int:
+    from reelroi.statements_cli import run_statements
+
+    client, db = _open_store(args.db)
+    return run_statements(args, client, db)
 
 
 def cmd_rejects(args: argparse.Namespace) -> int:
@@ -477,6 +488,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "reattribute": cmd_reattribute,
     "roi": cmd_roi,
     "commission": cmd_commission,
+    "statements": cmd_statements,
     "rejects": cmd_rejects,
     "schema": cmd_schema,
     "generate": cmd_generate,
