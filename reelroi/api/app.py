@@ -24,6 +24,7 @@ from attribution.errors import SinkError
 from reelroi import __version__
 from reelroi.api.access import Forbidden, require_admin, scope_commission, scope_roi
 from reelroi.api.hardening import Hardened
+from reelroi.api.statements import statements_router
 from reelroi.formatting import csv_text, display, money, roi, roi_columns
 from sinks.analytics import RoiFilter, commission_grouped, roi_grouped, roi_totals
 from sinks.reports import recent_rejections, rejection_counts
@@ -211,6 +212,8 @@ def create_app(store: Store, metrics_token: SecretStr | None = None) -> FastAPI:
         counts = store.run(rejection_counts)
         recent = store.run(recent_rejections, limit)
         return {**counts, "recent": recent}
+
+    app.include_router(statements_router(store, principal))
 
     if (WEB / "static").is_dir():
         app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")

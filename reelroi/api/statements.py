@@ -1,0 +1,126 @@
+"""Creator statements (分账, SPEC section 5) over HTTP: list, show, per-order detail, close.
+
+The rules and the SQL are in ``attribution/settlement.py`` and ``sinks/statements.py``;
+the display rows are ``reelroi/statements_view.py``, the same ones ``reelroi statements``
+prints, so the API answers what the command line shows.
+
+Who sees what: an admin every statement (and may close a period); a creator only
+its own, and another creator's statement is answered as unknown (404) so that
+ids cannot be probed; a buyer nothing (403).
+"""
+
+# no `from __future__ import annotations`: FastAPI reads the routes' annotations, and `Who` is local
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from attribution.errors import ConfigError
+from attribution.settlement import parse_period
+from reelroi.api.access import Forbidden
+from reelroi.formatting import csv_text
+from reelroi.statements_view import line_row, order_row, statement_row
+from sinks import statements as st
+from sinks.tokens import TokenInfo
+
+if TYPE_CHECKING:
+    from reelroi.api.app import Store
+
+StatementId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+CreatorParam = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv download")]
+
+
+class CloseRequest(BaseModel):
+    """``reelroi statements close`` as a request body."""
+
+    period: str = Field(min_length=1, max_length=16, description="2026-11, 2026-11-H1 or 2026-W45")
+    cycle: Literal["monthly", "semimonthly", "weekly"] | None = Field(
+        default=None, description="the cycle the period must be in (default: the one its name is spelled in)"
+    )
+    creator_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
+    force: bool = Field(default=False, description="close a period that has not ended on the data's clock")
+
+
+def scope_statements(who: TokenInfo, creator_id: str | None) -> str | None:
+    """The creator_id to list (None = every creator, admins only)."""
+    if who.role == "admin":
+        return creator_id
+    if who.role != "creator":
+        raise Forbidden("only creators and admins can read statements")
+    if creator_id not in (None, who.subject):
+        raise Forbidden("a creator token can only read its own creator_id")
+    return who.subject
+
+
+def _not_found(statement_id: str) -> JSONResponse:
+    return JSONResponse({"error": f"no statement with id {statement_id!r}"}, status_code=404)
+
+
+def statements_router(store: "Store", principal: Callable[..., TokenInfo]) -> APIRouter:
+    """The statement routes, reading through ``store`` with the app's token check ``principal``."""
+    router = APIRouter(prefix="/api/v1/statements", tags=["statements"])
+    Who = Annotated[TokenInfo, Depends(principal)]
+
+    def header_for(who: TokenInfo, statement_id: str) -> dict[str, Any] | None:
+        """The statement's display header if it exists and ``who`` may read it."""
+        scope_statements(who, None)
+        try:
+            row = store.run(st.get_statement, statement_id)
+        except ConfigError:
+            return None
+        if who.role != "admin" and row["creator_id"] != who.subject:
+            return None  # as if it did not exist: ids of other creators are not confirmed
+        return statement_row(row)
+
+    @router.get("", summary="Closed statements, newest period first per creator")
+    def list_api(who: Who, creator_id: CreatorParam = None) -> dict[str, Any]:
+        creator = scope_statements(who, creator_id)
+        return {"statements": [statement_row(r) for r in store.run(st.list_statements, creator)]}
+
+    @router.get("/{statement_id}", summary="A statement and its lines (per plan; adjustments name their period)")
+    def show_api(who: Who, statement_id: StatementId) -> Any:
+        header = header_for(who, statement_id)
+        if header is None:
+            return _not_found(statement_id)
+        lines = [line_row(r) for r in store.run(st.statement_lines, statement_id)]
+        return {"statement": header, "lines": lines}
+
+    @router.get("/{statement_id}/orders", summary="The orders explaining each line, with their linked refunds")
+    def orders_api(who: Who, statement_id: StatementId, format: Format = "json") -> Any:
+        header = header_for(who, statement_id)
+        if header is None:
+            return _not_found(statement_id)
+        nested = format == "json"
+        orders = [order_row(r, header["tz"], nested) for r in store.run(st.statement_orders, statement_id)]
+        if nested:
+            return {"statement": header, "orders": orders}
+        return Response(
+            csv_text(orders),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="reelroi-statement-{statement_id}-orders.csv"'},
+        )
+
+    @router.post("/close", summary="Close a period: write the immutable statements (admins only)")
+    def close_api(who: Who, body: CloseRequest) -> Any:
+        if who.role != "admin":
+            raise Forbidden("only admins can close statements")
+        try:
+            period = parse_period(body.period, body.cycle)
+        except ValueError as exc:
+            return JSONResponse({"error": "bad request", "details": [{"param": "period", "problem": str(exc)}]}, 400)
+        try:
+            done = store.run(st.close, period, body.creator_id, body.force)
+        except ConfigError as exc:  # not ended, already closed, out of order: the request conflicts with the data
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        return {
+            "period": period.name,
+            "cycle": period.cycle,
+            "written": done.written,
+            "skipped": [{"creator_id": c, "reason": r} for c, r in done.skipped],
+        }
+
+    return router
