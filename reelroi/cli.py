@@ -221,6 +221,7 @@ def _saved_policy(client: Any, db: str) -> Policy:
 
 
 def _open_store(dsn: str) -> tuple[Any, str]:
+    from sinks.builds import recover
     from sinks.connection import connect, database_of
     from sinks.schema import migrate
 
@@ -228,6 +229,14 @@ def _open_store(dsn: str) -> tuple[Any, str]:
     client = connect(with_password(dsn, ch.password))
     db = database_of(dsn, ch.database)
     migrate(client, db)
+    # finish or undo what an interrupted replay or reattribute left (sinks/builds.py); the
+    # embedded engine opens a directory in one process only, so nothing else can be mid-build
+    for done in recover(client, db, exclusive=dsn.startswith("chdb:")):
+        if done.action == "switched":
+            note = f"finished switching in the {done.command} (build {done.build_id}) that was interrupted"
+        else:
+            note = f"dropped the unfinished {done.command} (build {done.build_id}); the tables are as before it"
+        print(f"reelroi: {note}", file=sys.stderr)
     return client, db
 
 
@@ -439,14 +448,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from reelroi.demo import run_demo
-    from reelroi.replay import policy_settings
+    from reelroi.replay import clear
     from sinks.writer import ClickHouseSink
 
     policy = Policy()
     client, db = _open_store(args.db)
     sink = ClickHouseSink(client, db)
-    sink.truncate()
-    sink.save_settings(policy_settings(policy))
+    clear(sink, policy)
     return run_demo(sink, policy, args.minutes, args.rate)
 
 

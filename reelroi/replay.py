@@ -10,8 +10,14 @@ from attribution.engine import Engine, Record
 from attribution.outputs import EVENT_ID_DUPLICATE, ORDER_DUPLICATE, STATE_KEY_PREFIX, Outputs
 from attribution.policy import Policy
 from reelroi.progress import Progress
+from sinks.builds import building
 from sinks.connection import command
-from sinks.writer import DERIVED_TABLES, ClickHouseSink
+from sinks.writer import ALL_TABLES, DERIVED_TABLES, ClickHouseSink
+
+# What each rebuild replaces. The settings go with the data: they record the
+# policy it was built with. Tokens, migrations and attributor epochs stay.
+REPLAY_TABLES = (*ALL_TABLES, "settings")
+REATTRIBUTE_TABLES = (*DERIVED_TABLES, "settings")
 
 
 @dataclass
@@ -57,38 +63,50 @@ def run(engine: Engine, sink: ClickHouseSink, batches: Iterable[list[Record]], p
 
 
 def replay(sink: ClickHouseSink, policy: Policy, batches: Iterable[list[Record]]) -> ReplayStats:
-    """``reelroi replay``: replace everything with the result of these events."""
-    sink.truncate()
-    sink.save_settings(policy_settings(policy))
-    return run(Engine(policy), sink, batches, Progress("replay"))
+    """``reelroi replay``: replace everything with the result of these events.
+
+    Written beside the live tables and switched in only once complete
+    (sinks/builds.py): if reading or writing fails at any point, or the process
+    is interrupted, the live tables stay as they were.
+    """
+    with building(sink.client, sink.db, REPLAY_TABLES, "replay") as build:
+        target = sink.into(build.names)
+        _carry(sink, target, "settings")
+        target.save_settings(policy_settings(policy))
+        stats = run(Engine(policy), target, build.alive(batches), Progress("replay"))
+    return stats
 
 
 def reattribute(sink: ClickHouseSink, policy: Policy) -> ReplayStats:
     """``reelroi reattribute``: rebuild derived tables from the stored event log under ``policy``.
 
     Structural rejections and by-event_id duplicates are facts about input
-    lines, not about the policy, and stay; everything else is recomputed.
+    lines, not about the policy: they are carried into the new tables as they
+    are; everything else is recomputed. Built beside the live tables like a replay.
     """
-    db = sink.db
-    version = sink.clock.next()
-    # retract state-dependent verdicts: the engine re-emits those that still hold
-    command(
-        sink.client,
-        f"INSERT INTO {db}.rejections SELECT key, reason, detail, event_id, type, origin, raw, {version}, 1 "
-        f"FROM {db}.rejections FINAL WHERE startsWith(key, '{STATE_KEY_PREFIX}')",
-    )
-    command(
-        sink.client,
-        f"INSERT INTO {db}.duplicates SELECT key, kind, event_id, origin, {version}, 1 "
-        f"FROM {db}.duplicates FINAL WHERE kind = '{ORDER_DUPLICATE}'",
-    )
-    sink.truncate(tuple(t for t in DERIVED_TABLES if t not in ("rejections", "duplicates")))
-    sink.save_settings(policy_settings(policy))
-    engine = Engine(policy)
+    with building(sink.client, sink.db, REATTRIBUTE_TABLES, "reattribute") as build:
+        target = sink.into(build.names, log_events=False)
+        _carry(sink, target, "settings")
+        _carry(sink, target, "rejections", f" WHERE NOT startsWith(key, '{STATE_KEY_PREFIX}')")
+        _carry(sink, target, "duplicates", f" WHERE kind != '{ORDER_DUPLICATE}'")
+        target.save_settings(policy_settings(policy))
 
-    def batches() -> Iterable[list[Record]]:
-        for block in sink.logged_events():
-            yield [Record(origin, raw) for origin, raw in block]
+        def batches() -> Iterable[list[Record]]:
+            for block in sink.logged_events():
+                yield [Record(origin, raw) for origin, raw in block]
 
-    from_log = ClickHouseSink(sink.client, db, sink.clock, log_events=False)
-    return run(engine, from_log, batches(), Progress("reattribute"))
+        stats = run(Engine(policy), target, build.alive(batches()), Progress("reattribute"))
+    return stats
+
+
+def clear(sink: ClickHouseSink, policy: Policy) -> None:
+    """Replace everything a replay replaces with empty tables under ``policy`` (``reelroi demo``), in one switch."""
+    with building(sink.client, sink.db, REPLAY_TABLES, "clear") as build:
+        target = sink.into(build.names)
+        _carry(sink, target, "settings")
+        target.save_settings(policy_settings(policy))
+
+
+def _carry(live: ClickHouseSink, target: ClickHouseSink, table: str, where: str = "") -> None:
+    """Copy the current rows of a live table (``FINAL``: deleted ones left out) into its new sibling."""
+    command(live.client, f"INSERT INTO {target.table(table)} SELECT * FROM {live.table(table)} FINAL{where}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from clickhouse_connect.driver.client import Client
 
@@ -23,9 +23,9 @@ _STATE_ROWS = {
 }
 
 
-def load_settings(client: Client, db: str) -> dict[str, str]:
+def load_settings(client: Client, db: str, table: str = "settings") -> dict[str, str]:
     """The saved settings (the policy a database was built with), latest value of each."""
-    result = client.query(f"SELECT name, argMax(value, version) FROM {db}.settings GROUP BY name")
+    result = client.query(f"SELECT name, argMax(value, version) FROM {db}.{table} GROUP BY name")
     return {name: value for name, value in result.result_rows}
 
 
@@ -45,15 +45,36 @@ class VersionClock:
 
 
 class ClickHouseSink:
-    """Writes ``Outputs`` into database ``db``. Safe to call again with the same outputs."""
+    """Writes ``Outputs`` into database ``db``. Safe to call again with the same outputs.
 
-    def __init__(self, client: Client, db: str, clock: VersionClock | None = None, log_events: bool = True) -> None:
+    ``tables`` renames tables (e.g. to the siblings of a rebuild, sinks/builds.py);
+    a table not in it keeps its own name.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        db: str,
+        clock: VersionClock | None = None,
+        log_events: bool = True,
+        tables: Mapping[str, str] | None = None,
+    ) -> None:
         self.client = client
         self.db = db
         self.clock = clock or VersionClock()
         self.rows_written = 0
         # False when the outputs come from the event log itself (reattribute, a worker's rebuild)
         self.log_events = log_events
+        self.tables = dict(tables or {})
+
+    def table(self, name: str) -> str:
+        """The qualified table this sink uses for ``name``."""
+        return f"{self.db}.{self.tables.get(name, name)}"
+
+    def into(self, tables: Mapping[str, str], log_events: bool | None = None) -> ClickHouseSink:
+        """A sink on the same connection and clock that writes to renamed ``tables``."""
+        keep = self.log_events if log_events is None else log_events
+        return ClickHouseSink(self.client, self.db, self.clock, keep, tables)
 
     def write(self, out: Outputs) -> int:
         """Insert every block of ``out`` under one fresh version; returns rows written."""
@@ -63,16 +84,17 @@ class ClickHouseSink:
             if block.table == "events" and not self.log_events:
                 continue
             n = len(block)
+            target = self.table(block.table)
             try:
                 self.client.insert(
-                    f"{self.db}.{block.table}",
+                    target,
                     [*block.data, [version] * n],
                     column_names=[*block.columns, "version"],
                     column_type_names=[*block.types, "UInt64"],
                     column_oriented=True,
                 )
             except Exception as exc:
-                raise translate(exc, f"insert into {self.db}.{block.table} failed") from exc
+                raise translate(exc, f"insert into {target} failed") from exc
             written += n
         self.rows_written += written
         return written
@@ -86,13 +108,13 @@ class ClickHouseSink:
         for table in DERIVED_TABLES:
             command(
                 self.client,
-                f"ALTER TABLE {self.db}.{table} DELETE WHERE version < {int(version)}{_STATE_ROWS.get(table, '')} "
+                f"ALTER TABLE {self.table(table)} DELETE WHERE version < {int(version)}{_STATE_ROWS.get(table, '')} "
                 "SETTINGS mutations_sync = 2",
             )
 
     def max_version(self) -> int:
         """The greatest row version in the derived tables (0 when empty)."""
-        union = " UNION ALL ".join(f"SELECT max(version) AS v FROM {self.db}.{t}" for t in DERIVED_TABLES)
+        union = " UNION ALL ".join(f"SELECT max(version) AS v FROM {self.table(t)}" for t in DERIVED_TABLES)
         try:
             return int(self.client.query(f"SELECT max(v) FROM ({union})").result_rows[0][0])
         except Exception as exc:
@@ -100,15 +122,18 @@ class ClickHouseSink:
 
     def truncate(self, tables: tuple[str, ...] = ALL_TABLES) -> None:
         for table in tables:
-            command(self.client, f"TRUNCATE TABLE IF EXISTS {self.db}.{table}")
+            command(self.client, f"TRUNCATE TABLE IF EXISTS {self.table(table)}")
 
     def save_settings(self, values: dict[str, str]) -> None:
         version = self.clock.next()
         rows = [(k, v, version) for k, v in values.items()]
-        self.client.insert(f"{self.db}.settings", rows, column_names=["name", "value", "version"])
+        try:
+            self.client.insert(self.table("settings"), rows, column_names=["name", "value", "version"])
+        except Exception as exc:
+            raise translate(exc, f"insert into {self.table('settings')} failed") from exc
 
     def load_settings(self) -> dict[str, str]:
-        return load_settings(self.client, self.db)
+        return load_settings(self.client, self.db, self.tables.get("settings", "settings"))
 
     def logged_events(self, page_rows: int = 50_000) -> Iterator[list[tuple[str, bytes]]]:
         """The stored event log as (origin, raw) pages, for re-attribution.
@@ -120,12 +145,12 @@ class ClickHouseSink:
         while True:
             try:
                 result = self.client.query(
-                    f"SELECT event_id, origin, raw FROM {self.db}.events FINAL "
+                    f"SELECT event_id, origin, raw FROM {self.table('events')} FINAL "
                     "WHERE event_id > {last:String} ORDER BY event_id LIMIT {n:UInt32}",
                     parameters={"last": last, "n": page_rows},
                 )
             except Exception as exc:
-                raise translate(exc, f"read of {self.db}.events failed") from exc
+                raise translate(exc, f"read of {self.table('events')} failed") from exc
             rows = result.result_rows
             if not rows:
                 return
