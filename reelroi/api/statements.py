@@ -1,4 +1,5 @@
-"""Creator statements (分账, SPEC section 5) over HTTP: list, show, per-order detail, close.
+"""Creator statements (分账, SPEC section 5) over HTTP: list, show, per-order detail, close;
+and the commission that refunds took back, which the creator page shows beside them.
 
 The rules and the SQL are in ``attribution/settlement.py`` and ``sinks/statements.py``;
 the display rows are ``reelroi/statements_view.py``, the same ones ``reelroi statements``
@@ -7,12 +8,19 @@ prints, so the API answers what the command line shows.
 Who sees what: an admin every statement (and may close a period); a creator only
 its own, and another creator's statement is answered as unknown (404) so that
 ids cannot be probed; a buyer nothing (403).
+
+``/api/v1/commission/clawback``: the commission report's ``refunds`` is refunded
+sales; what a refund takes back from the creator is its (negative) commission,
+rate x refunded amount (SPEC 3.7), which no figure of that report carries.
 """
 
 # no `from __future__ import annotations`: FastAPI reads the routes' annotations, and `Who` is local
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
@@ -20,17 +28,20 @@ from pydantic import BaseModel, Field
 
 from attribution.errors import ConfigError
 from attribution.settlement import parse_period
-from reelroi.api.access import Forbidden
-from reelroi.formatting import csv_text
+from reelroi.api.access import Forbidden, scope_commission
+from reelroi.formatting import csv_text, money
 from reelroi.statements_view import line_row, order_row, statement_row
 from sinks import statements as st
+from sinks.sql import query_dicts, where
 from sinks.tokens import TokenInfo
 
 if TYPE_CHECKING:
     from reelroi.api.app import Store
 
 StatementId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-CreatorParam = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+IdParam = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+DateFrom = Annotated[date | None, Query(alias="from", description="first date, YYYY-MM-DD")]
+DateTo = Annotated[date | None, Query(alias="to", description="last date, YYYY-MM-DD")]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv download")]
 
 
@@ -56,13 +67,34 @@ def scope_statements(who: TokenInfo, creator_id: str | None) -> str | None:
     return who.subject
 
 
+def clawback_by_day(
+    client: Client, db: str, creator_id: str | None, date_from: date | None, date_to: date | None, plan_id: str | None
+) -> list[dict[str, Any]]:
+    """Per local date: refunded sales of plans (positive) and the commission they took back (negative, exact)."""
+    clause, params = where(
+        ("creator_id = {p_creator:String}", "p_creator", creator_id),
+        ("source_id = {p_plan:String}", "p_plan", plan_id),
+        ("date >= {p_from:Date32}", "p_from", date_from),
+        ("date <= {p_to:Date32}", "p_to", date_to),
+    )
+    extra = clause.replace(" WHERE ", " AND ", 1)
+    sql = (
+        "SELECT date, -sum(value) AS refunds, sum(commission) AS clawback "
+        f"FROM {db}.money FINAL WHERE source_kind = 'plan' AND creator_id != '' AND kind = 'refund'{extra} "
+        "GROUP BY date ORDER BY date"
+    )
+    rows = query_dicts(client, sql, params, "clawback query")
+    return [{"date": r["date"], "refunds": Decimal(r["refunds"]), "clawback": Decimal(r["clawback"])} for r in rows]
+
+
 def _not_found(statement_id: str) -> JSONResponse:
     return JSONResponse({"error": f"no statement with id {statement_id!r}"}, status_code=404)
 
 
 def statements_router(store: "Store", principal: Callable[..., TokenInfo]) -> APIRouter:
     """The statement routes, reading through ``store`` with the app's token check ``principal``."""
-    router = APIRouter(prefix="/api/v1/statements", tags=["statements"])
+    router = APIRouter(tags=["statements"])
+    base = "/api/v1/statements"
     Who = Annotated[TokenInfo, Depends(principal)]
 
     def header_for(who: TokenInfo, statement_id: str) -> dict[str, Any] | None:
@@ -76,12 +108,12 @@ def statements_router(store: "Store", principal: Callable[..., TokenInfo]) -> AP
             return None  # as if it did not exist: ids of other creators are not confirmed
         return statement_row(row)
 
-    @router.get("", summary="Closed statements, newest period first per creator")
-    def list_api(who: Who, creator_id: CreatorParam = None) -> dict[str, Any]:
+    @router.get(base, summary="Closed statements, newest period first per creator")
+    def list_api(who: Who, creator_id: IdParam = None) -> dict[str, Any]:
         creator = scope_statements(who, creator_id)
         return {"statements": [statement_row(r) for r in store.run(st.list_statements, creator)]}
 
-    @router.get("/{statement_id}", summary="A statement and its lines (per plan; adjustments name their period)")
+    @router.get(base + "/{statement_id}", summary="A statement and its lines (per plan; adjustments name their period)")
     def show_api(who: Who, statement_id: StatementId) -> Any:
         header = header_for(who, statement_id)
         if header is None:
@@ -89,7 +121,7 @@ def statements_router(store: "Store", principal: Callable[..., TokenInfo]) -> AP
         lines = [line_row(r) for r in store.run(st.statement_lines, statement_id)]
         return {"statement": header, "lines": lines}
 
-    @router.get("/{statement_id}/orders", summary="The orders explaining each line, with their linked refunds")
+    @router.get(base + "/{statement_id}/orders", summary="The orders explaining each line, with their linked refunds")
     def orders_api(who: Who, statement_id: StatementId, format: Format = "json") -> Any:
         header = header_for(who, statement_id)
         if header is None:
@@ -104,7 +136,7 @@ def statements_router(store: "Store", principal: Callable[..., TokenInfo]) -> AP
             headers={"Content-Disposition": f'attachment; filename="reelroi-statement-{statement_id}-orders.csv"'},
         )
 
-    @router.post("/close", summary="Close a period: write the immutable statements (admins only)")
+    @router.post(base + "/close", summary="Close a period: write the immutable statements (admins only)")
     def close_api(who: Who, body: CloseRequest) -> Any:
         if who.role != "admin":
             raise Forbidden("only admins can close statements")
@@ -122,5 +154,17 @@ def statements_router(store: "Store", principal: Callable[..., TokenInfo]) -> AP
             "written": done.written,
             "skipped": [{"creator_id": c, "reason": r} for c, r in done.skipped],
         }
+
+    @router.get("/api/v1/commission/clawback", summary="Commission taken back by refunds, by day, with totals")
+    def clawback_api(
+        who: Who, date_from: DateFrom = None, date_to: DateTo = None, plan_id: IdParam = None,
+        creator_id: IdParam = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        creator = scope_commission(who, creator_id)
+        rows = store.run(clawback_by_day, creator, date_from, date_to, plan_id)
+        totals = {n: money(sum((r[n] for r in rows), Decimal(0))) for n in ("refunds", "clawback")}
+        shown = [{"date": r["date"].isoformat(), "refunds": money(r["refunds"]), "clawback": money(r["clawback"])}
+                 for r in rows]  # fmt: skip
+        return {"rows": shown, "totals": totals}
 
     return router

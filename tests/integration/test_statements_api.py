@@ -187,3 +187,28 @@ def test_lines_and_orders_equal_what_statements_show_prints(api: Any) -> None:
     assert o4["linked_refunds"] == [
         {"refund_event_id": "r-o4", "refunded_at": "2026-11-10T10:00:00+08:00", "amount": "5.00"}
     ]
+
+
+def test_clawback_is_the_commission_refunds_took_back_not_the_refunded_sales(api: Any) -> None:
+    got = api.get("cr1", "/api/v1/commission/clawback").json()
+    assert got["rows"] == [
+        {"date": "2026-10-12", "refunds": "10.00", "clawback": "-2.00"},  # pC at 0.2
+        {"date": "2026-10-25", "refunds": "40.00", "clawback": "-12.00"},  # pB at 0.3
+        {"date": "2026-11-10", "refunds": "5.00", "clawback": "-1.50"},
+    ]
+    assert got["totals"] == {"refunds": "55.00", "clawback": "-15.50"}
+    # the commission report's refunds are the same refunded sales, day by day
+    days = {r["date"]: r for r in api.get("cr1", "/api/v1/commission", group_by="day").json()["rows"]}
+    for row in got["rows"]:
+        assert days[row["date"]]["refunds"] == row["refunds"]
+    # commission = rate x payments + clawback: 0.3 x 150 + 0.2 x 110 - 15.50
+    assert api.get("cr1", "/api/v1/commission").json()["totals"]["commission"] == "51.50"
+
+    assert api.get("cr1", "/api/v1/commission/clawback", plan_id="pB").json()["totals"]["clawback"] == "-13.50"
+    window = api.get("cr1", "/api/v1/commission/clawback", **{"from": "2026-10-13", "to": "2026-10-31"}).json()
+    assert window["totals"] == {"refunds": "40.00", "clawback": "-12.00"}
+    assert api.get("cr2", "/api/v1/commission/clawback").json()["totals"] == {"refunds": "20.00", "clawback": "-8.00"}
+    assert api.get("admin", "/api/v1/commission/clawback").json()["totals"]["clawback"] == "-23.50"
+    assert api.get("admin", "/api/v1/commission/clawback", creator_id="cr2").json()["totals"]["clawback"] == "-8.00"
+    assert api.get("cr1", "/api/v1/commission/clawback", creator_id="cr2").status_code == 403
+    assert api.get("buyer", "/api/v1/commission/clawback").status_code == 403
