@@ -1,8 +1,10 @@
 """The alert rules, their promtool tests, the runbook and the dashboards agree with each other
 and with the metrics reelroi exports.
 
-Files: infra/prometheus/rules/reelroi.yml, infra/prometheus/tests/reelroi_test.yml,
-docs/alerts.md, infra/grafana/dashboards/*.json.
+Files: infra/prometheus/rules/reelroi.yml, infra/prometheus/tests/*.yml,
+docs/alerts.md, infra/grafana/dashboards/*.json (the Prometheus ones; history.json reads
+ClickHouse and is checked by tests/integration/test_grafana_sql.py). Alertmanager's routing
+of the severity and team labels: tests/unit/test_alertmanager.py.
 """
 
 from __future__ import annotations
@@ -20,24 +22,25 @@ from prometheus_client import Counter, Gauge, Histogram
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "infra/prometheus/rules/reelroi.yml"
-RULE_TESTS = ROOT / "infra/prometheus/tests/reelroi_test.yml"
+RULE_TESTS = sorted((ROOT / "infra/prometheus/tests").glob("*.yml"))
 PROMETHEUS_CONFIG = ROOT / "infra/prometheus/prometheus.yml"
-ALERTMANAGER_CONFIG = ROOT / "infra/alertmanager/alertmanager.yml"
 RUNBOOK = ROOT / "docs/alerts.md"
-DASHBOARDS = sorted((ROOT / "infra/grafana/dashboards").glob("*.json"))
+METRICS_DOC = ROOT / "docs/metrics.md"  # the list of exported metrics, linked from the runbook
+DASHBOARDS = [ROOT / "infra/grafana/dashboards" / name for name in ("money.json", "pipeline.json")]  # Prometheus
 DATASOURCES = ROOT / "infra/grafana/provisioning/datasources/prometheus.yml"
 RUNBOOK_BASE = "https://github.com/reelroi/reelroi/blob/main/docs/alerts.md"
 SEVERITIES = {"page", "ticket"}
+TEAMS = {"pipeline", "growth"}  # routed by infra/alertmanager/alertmanager.yml
 
 
 # What reelroi exports, read from the metric objects themselves (name -> type): pipeline
 # metrics from each worker (streams/metrics.py), business signals from the watcher
-# (streams/watcher.py, in workers and `reelroi serve`).
+# (streams/watcher.py, in workers and `reelroi serve`), undecodable batches (streams/codecs.py).
 def _exported() -> dict[str, str]:
-    from streams import metrics, watcher
+    from streams import codecs, metrics, watcher
 
     found = {}
-    for module in (metrics, watcher):
+    for module in (metrics, watcher, codecs):
         for value in vars(module).values():
             if isinstance(value, Counter | Gauge | Histogram):
                 kind = value._type
@@ -51,7 +54,8 @@ METRIC_NAME = re.compile(r"(?<![\w:])reelroi_[a-z0-9_]*[a-z0-9]")
 
 RULE_GROUPS = yaml.safe_load(RULES.read_text())["groups"]
 ALERTS = {rule["alert"]: rule for group in RULE_GROUPS for rule in group["rules"] if "alert" in rule}
-TESTS = yaml.safe_load(RULE_TESTS.read_text())
+TEST_FILES = {path.name: yaml.safe_load(path.read_text()) for path in RULE_TESTS}
+TESTS = {"tests": [test for tests in TEST_FILES.values() for test in tests["tests"]]}
 
 
 def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -113,7 +117,7 @@ def test_promtool_checks_the_rules() -> None:
 
 
 def test_promtool_unit_tests_pass() -> None:
-    result = promtool("test", "rules", RULE_TESTS)
+    result = promtool("test", "rules", *RULE_TESTS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -123,7 +127,9 @@ def test_promtool_checks_the_prometheus_config() -> None:
 
 
 def test_the_unit_tests_load_this_rules_file() -> None:
-    assert [(RULE_TESTS.parent / f).resolve() for f in TESTS["rule_files"]] == [RULES]
+    assert len(TEST_FILES) >= 3
+    for path in RULE_TESTS:
+        assert [(path.parent / f).resolve() for f in TEST_FILES[path.name]["rule_files"]] == [RULES], path.name
 
 
 # ------------------------------------------------------- (b) labels and runbook
@@ -138,6 +144,7 @@ def test_there_are_alerts() -> None:
 def test_alert_has_severity_summary_and_runbook(name: str) -> None:
     rule = ALERTS[name]
     assert rule.get("labels", {}).get("severity") in SEVERITIES
+    assert rule["labels"].get("team") in TEAMS, f"{name}: a team label, for Alertmanager's routing"
     summary = rule.get("annotations", {}).get("summary", "")
     assert "{{" in summary, f"{name}: the summary should carry the values that made it fire"
     assert rule["annotations"].get("runbook_url") == f"{RUNBOOK_BASE}#{name.lower()}"
@@ -146,20 +153,6 @@ def test_alert_has_severity_summary_and_runbook(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(ALERTS))
 def test_runbook_has_a_section_for_the_alert(name: str) -> None:
     assert name.lower() in github_anchors(RUNBOOK.read_text()), f"docs/alerts.md needs a heading '### {name}'"
-
-
-def test_every_severity_is_routed_to_a_receiver() -> None:
-    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
-    receivers = {r["name"] for r in config["receivers"]}
-    routed = {}
-    for route in config["route"].get("routes", []):
-        for matcher in route.get("matchers", []):
-            found = re.fullmatch(r'severity="(\w+)"', matcher.replace(" ", ""))
-            if found:
-                routed[found.group(1)] = route["receiver"]
-    assert set(routed) == SEVERITIES
-    assert set(routed.values()) <= receivers
-    assert config["route"]["receiver"] in receivers
 
 
 # ---------------------------------------------------- (c) promtool test coverage
@@ -207,22 +200,31 @@ def test_dashboards_use_only_exported_metrics(path: Path) -> None:
 
 
 def test_runbook_lists_every_exported_metric() -> None:
-    listed = set(re.findall(r"^\| `(reelroi_\w+)` \|", RUNBOOK.read_text(), flags=re.MULTILINE))
+    listed = set(re.findall(r"^\| `(reelroi_\w+)` \|", METRICS_DOC.read_text(), flags=re.MULTILINE))
     assert listed == set(EXPORTED_METRICS)
 
 
 # ---------------------------------------------------------- (e) dashboards
 
 
-def test_there_are_the_two_dashboards() -> None:
-    assert [p.name for p in DASHBOARDS] == ["money.json", "pipeline.json"]
-    uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
+def test_there_are_the_three_dashboards() -> None:
+    every = sorted((ROOT / "infra/grafana/dashboards").glob("*.json"))
+    assert [p.name for p in every] == ["history.json", "money.json", "pipeline.json"]
+    uids = [json.loads(p.read_text())["uid"] for p in every]
     assert len(set(uids)) == len(uids)
 
 
 def test_the_provisioned_datasource_has_the_uid_the_panels_use() -> None:
     (source,) = yaml.safe_load(DATASOURCES.read_text())["datasources"]
     assert (source["uid"], source["type"], source["url"]) == ("prometheus", "prometheus", "http://prometheus:9090")
+    assert source["isDefault"]  # the one default; clickhouse.yml's is not
+
+
+def test_the_pipeline_dashboard_shows_what_the_intake_could_not_decode() -> None:
+    pipeline = json.loads(DASHBOARDS[1].read_text())
+    exprs = " ".join(t["expr"] for p in dashboard_panels(pipeline) for t in p["targets"])
+    assert "reelroi_undecodable_batches_total" in exprs
+    assert 'reason=~"internal_error|too_large"' in exprs
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)

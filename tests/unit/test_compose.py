@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -128,3 +129,44 @@ def test_business_series_are_scraped_with_the_token_reelroi_checks() -> None:
 def test_the_business_token_is_never_a_default_in_the_file() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert "REELROI_METRICS_TOKEN:-" not in text  # unset must stop `compose up`, not fall back to a known value
+
+
+def test_grafana_installs_the_official_clickhouse_plugin_pinned() -> None:
+    plugins = dict(p.strip().split(" ", 1) for p in SERVICES["grafana"]["environment"]["GF_INSTALL_PLUGINS"].split(","))
+    assert plugins["grafana-clickhouse-datasource"].count(".") == 2  # a released version, never "latest"
+    assert "clickhouse" in SERVICES["grafana"]["depends_on"]
+
+
+def test_grafana_provisions_the_compose_clickhouse_as_the_history_dashboards_datasource() -> None:
+    import json
+
+    provisioning = ROOT / "infra/grafana/provisioning/datasources/clickhouse.yml"
+    [source] = yaml.safe_load(provisioning.read_text())["datasources"]
+    assert (source["type"], source["uid"]) == ("grafana-clickhouse-datasource", "clickhouse")
+    assert not source.get("isDefault")  # the Prometheus one stays the default
+    options, server = source["jsonData"], SERVICES["clickhouse"]
+    assert options["host"] in SERVICES and options["host"] == "clickhouse"
+    assert options["protocol"] == "http" and f"{options['port']}:{options['port']}" in server["ports"]
+    assert options["username"] == server["environment"]["CLICKHOUSE_USER"]
+    assert options["defaultDatabase"] == server["environment"]["CLICKHOUSE_DB"]
+    # the password: Grafana expands $VAR in provisioning files, from the value compose gives ClickHouse
+    password = source["secureJsonData"]["password"]
+    found = re.fullmatch(r"\$\{?([A-Z_]+)\}?", password)
+    assert found, "the password is a variable, never a value in the file"
+    variable = found.group(1)
+    assert SERVICES["grafana"]["environment"][variable] == server["environment"]["CLICKHOUSE_PASSWORD"]
+    # the history dashboard, mounted with the others, queries this datasource and no other
+    mounted = {v.split(":")[0] for v in SERVICES["grafana"]["volumes"]}
+    assert "./infra/grafana/dashboards" in mounted and "./infra/grafana/provisioning" in mounted
+    history = json.loads((ROOT / "infra/grafana/dashboards/history.json").read_text())
+    for panel in history["panels"]:
+        for target in panel.get("targets", []):
+            assert target["datasource"] == {"type": source["type"], "uid": source["uid"]}, panel["title"]
+    assert history["timezone"] == REELROI_SERVICES["worker"]["environment"]["REELROI_TZ"]
+
+
+def test_the_chat_adapters_alertmanager_calls_are_services_here() -> None:
+    for name in ("dingtalk", "prometheus-alert"):
+        service = SERVICES[name]
+        assert ":" in service["image"] and not service["image"].endswith(":latest"), name
+        assert name in SERVICES["alertmanager"]["depends_on"]
