@@ -86,6 +86,13 @@ class Site:
             body = res.read()
         return body.decode() if params.get("format") == "csv" else json.loads(body)
 
+    def raw(self, who: str, path: str, **params: str) -> bytes:
+        """The exact bytes of an answer (a download: CSV with a BOM, xlsx)."""
+        url = f"{self.base}{path}?{urllib.parse.urlencode({k: v for k, v in params.items() if v})}"
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.tokens[who]}"})
+        with urllib.request.urlopen(req, timeout=30) as res:
+            return bytes(res.read())
+
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
@@ -202,3 +209,45 @@ def open_as(site: Site, driver: Any, who: str, path: str, lang: str = "zh") -> N
     )
     driver.get(site.base + path)
     wait_loaded(driver)
+
+
+# ---------------------------------------------------------------- what the pages show
+
+CHART_SERIES = """
+const chart = echarts.getInstanceByDom(document.getElementById(arguments[0]));
+if (!chart) return null;
+const opt = chart.getOption();
+const axis = a => (a || []).map(x => ({type: x.type, data: x.data || null, min: x.min ?? null, max: x.max ?? null}));
+return {
+  series: (opt.series || []).map(s => ({id: s.id, type: s.type, name: s.name,
+    data: (s.data || []).map(d => (d !== null && typeof d === 'object' && !Array.isArray(d)) ? d.value : d)})),
+  xAxis: axis(opt.xAxis), yAxis: axis(opt.yAxis),
+  drawn: chart.getDom().querySelectorAll('canvas').length
+};
+"""
+
+
+def chart(driver: Any, element_id: str) -> dict[str, Any]:
+    """The series and axes an ECharts chart shows, read from its option (ids as charts.js sets them)."""
+    option = driver.execute_script(CHART_SERIES, element_id)
+    assert option is not None, f"no chart in #{element_id}"
+    return option
+
+
+def series(option: dict[str, Any], series_id: str) -> list[Any]:
+    found = [s for s in option["series"] if s["id"] == series_id]
+    assert found, f"no series {series_id!r} in {[s['id'] for s in option['series']]}"
+    return found[0]["data"]
+
+
+def full_page_screenshot(driver: Any, path: Path, width: int) -> None:
+    """The whole page at ``width`` CSS pixels wide, as one PNG."""
+    driver.set_window_size(width, 900)
+    time.sleep(0.4)  # charts redraw on resize
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.set_window_size(width, min(height, 8000))
+    chrome = int(driver.execute_script("return window.outerHeight - window.innerHeight"))
+    if chrome > 0:  # the window's own bars take part of the height
+        driver.set_window_size(width, min(height + chrome, 8000))
+    time.sleep(0.6)
+    assert driver.save_screenshot(str(path))

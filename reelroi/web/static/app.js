@@ -1,222 +1,13 @@
-/* reelroi pages: shared helpers (token, API calls, formatting, i18n, tables).
- * Everything is local: no CDN, no external fonts, no third-party code.
+/* reelroi pages: shared helpers (token, API calls, downloads, formatting, DOM, page chrome).
+ * Loaded after i18n.js. Everything is local: no CDN, no external fonts; the only third-party
+ * code is the vendored ECharts (static/vendor/echarts/).
  * The token lives in localStorage and is only ever sent in the Authorization header. */
 (function () {
   "use strict";
 
   var TOKEN_KEY = "reelroi.token";
-  var LANG_KEY = "reelroi.lang";
-
-  /* ---------------------------------------------------------------- i18n */
-  var DICT = {
-    brand_tag: ["短剧投放归因", "Short-drama attribution"],
-    sign_out: ["退出登录", "Sign out"],
-    loading: ["加载中…", "Loading…"],
-    apply: ["查询", "Apply"],
-    reset: ["重置", "Reset"],
-    from: ["开始日期", "From"],
-    to: ["结束日期", "To"],
-    all: ["全部", "All"],
-    all_dates: ["全部日期", "All dates"],
-    download_csv: ["下载 CSV", "Download CSV"],
-    filter_table: ["筛选表格…", "Filter table…"],
-    rows_n: ["{n} 行", "{n} rows"],
-    rows_nm: ["{n} / {m} 行", "{n} of {m} rows"],
-    no_data: ["暂无数据", "No data"],
-    totals: ["合计", "Total"],
-    nav_buyer: ["投放看板", "Buyer dashboard"],
-    nav_creator: ["达人佣金", "Creator commission"],
-    role_admin: ["管理员", "Admin"],
-    role_buyer: ["投手", "Buyer"],
-    role_creator: ["达人", "Creator"],
-    err_generic: ["请求失败", "Request failed"],
-    err_forbidden: ["无权查看：", "Not allowed: "],
-    err_bad: ["参数有误：", "Bad request: "],
-    err_network: ["无法连接服务器", "Cannot reach the server"],
-    err_expired: ["登录已失效，请重新登录", "Your session has expired, please sign in again"],
-    period: ["统计区间", "Period"],
-    amounts_note: ["金额为报表币种，保留两位小数", "Amounts in the reporting currency"],
-
-    /* sign-in */
-    signin_title: ["登录", "Sign in"],
-    signin_lead: ["粘贴管理员、投手或达人的访问令牌", "Paste your admin, buyer or creator access token"],
-    token_label: ["访问令牌", "Access token"],
-    signin_btn: ["登录", "Sign in"],
-    signin_hint: ["令牌只保存在本浏览器（localStorage），仅通过 Authorization 请求头发送，不会出现在网址中。",
-      "The token stays in this browser (localStorage) and is only sent in the Authorization header, never in a URL."],
-    signin_cli: ["没有令牌？请管理员运行：", "No token? Ask an admin to run:"],
-    signin_bad: ["令牌无效或已吊销", "Invalid or revoked token"],
-    signin_empty: ["请先粘贴令牌", "Paste a token first"],
-    signed_in_as: ["当前登录：", "Signed in as "],
-    continue_btn: ["进入", "Continue"],
-
-    /* buyer */
-    buyer_title: ["投放 ROI 看板", "Campaign ROI dashboard"],
-    platform: ["平台", "Platform"],
-    drama: ["剧目", "Drama"],
-    source: ["来源", "Source"],
-    source_ph: ["计划/来源 ID", "Campaign / source id"],
-    drama_ph: ["剧目 ID", "Drama id"],
-    buyer_ph: ["投手 ID", "Buyer id"],
-    group_by: ["维度", "Group by"],
-    source_kind: ["来源类型", "Source kind"],
-    card_spend: ["消耗", "Spend"],
-    card_revenue: ["收入", "Revenue"],
-    card_roi_d0: ["首日ROI", "D0 ROI"],
-    card_roi_total: ["累计ROI", "Cumulative ROI"],
-    card_new_users: ["新增用户", "New users"],
-    card_payers: ["付费用户", "Payers"],
-    sub_cpi: ["获客成本", "Cost per user"],
-    sub_total_net: ["累计净收入（含退款扣减）", "Net of refunds, all dates"],
-    sub_d7: ["7日ROI", "D7 ROI"],
-    sub_payrate: ["付费率", "Pay rate"],
-    sub_arppu: ["ARPPU", "ARPPU"],
-    sub_breakeven: ["已回本", "Above break-even"],
-    sub_below: ["未回本", "Below break-even"],
-    sub_no_spend: ["无消耗", "No spend"],
-    chart_daily: ["消耗 vs 收入（按日）", "Spend vs revenue by day"],
-    chart_daily_sub: ["按同期群日期：当天的消耗与这批用户的累计收入", "By cohort date: the day's spend and that cohort's revenue to date"],
-    chart_curve: ["同期群 ROI 曲线", "Cohort ROI curve"],
-    chart_curve_sub: ["D0 → D7 → 累计，虚线为回本线 1.0", "D0 → D7 → total; dashed line = break-even 1.0"],
-    chart_split: ["内购 vs 广告收入", "IAP vs IAA split"],
-    chart_split_sub: ["付费解锁（IAP）与看广告解锁（IAA）", "Paid unlocks (IAP) vs ad unlocks (IAA)"],
-    table_title: ["ROI 明细", "ROI table"],
-    breakeven: ["回本线", "Break-even"],
-    roi: ["ROI", "ROI"],
-    refunds_note: ["退款", "Refunds"],
-    curve_no_spend: ["所选范围没有消耗，无法计算 ROI", "No spend in this selection: ROI is undefined"],
-    gb_source_date: ["来源 × 日期", "Source × date"],
-    gb_source: ["来源", "Source"],
-    gb_campaign: ["广告计划", "Campaign"],
-    gb_drama: ["剧目", "Drama"],
-    gb_platform: ["平台", "Platform"],
-    gb_buyer: ["投手", "Buyer"],
-    gb_date: ["日期", "Date"],
-    low_roi_legend: ["红色 = ROI 低于 1（未回本）", "Red = ROI below 1 (not paid back)"],
-
-    /* creator */
-    creator_title: ["达人佣金", "Creator commission"],
-    card_commission: ["佣金", "Commission"],
-    card_gross: ["充值流水", "Gross payments"],
-    card_refunds: ["退款扣回", "Refunds taken back"],
-    card_net: ["净流水", "Net"],
-    card_plans: ["推广计划", "Plans"],
-    sub_rate: ["综合佣金率", "Effective rate"],
-    sub_refund_rate: ["占流水", "Of gross"],
-    sub_plans_active: ["有收入的计划数", "Plans with money"],
-    chart_commission: ["每日佣金", "Commission by day"],
-    chart_commission_sub: ["退款当天扣回佣金，可能为负", "Refunds are taken back on the day they happen, so a day can be negative"],
-    by_day: ["按日", "By day"],
-    by_plan: ["按推广计划", "By plan"],
-    detail: ["明细（达人 × 计划 × 日期）", "Detail (creator × plan × day)"],
-    creator_ph: ["达人 ID", "Creator id"],
-    plan_ph: ["推广计划 ID", "Plan id"],
-    share: ["佣金占比", "Share"],
-    plan: ["推广计划", "Plan"]
-  };
-
-  var COLS = {
-    source_kind: ["来源类型", "Source kind"],
-    source_id: ["来源 ID", "Source id"],
-    cohort_date: ["日期", "Cohort date"],
-    name: ["名称", "Name"],
-    platform: ["平台", "Platform"],
-    drama_id: ["剧目", "Drama"],
-    buyer_id: ["投手", "Buyer"],
-    spend: ["消耗", "Spend"],
-    new_users: ["新增用户", "New users"],
-    payers: ["付费用户", "Payers"],
-    revenue_iap: ["内购收入", "IAP revenue"],
-    revenue_iaa: ["广告收入", "IAA revenue"],
-    refunds: ["退款", "Refunds"],
-    revenue_d0: ["首日收入", "D0 revenue"],
-    revenue_d1: ["次日收入", "D1 revenue"],
-    revenue_d3: ["3日收入", "D3 revenue"],
-    revenue_d7: ["7日收入", "D7 revenue"],
-    revenue_total: ["累计收入", "Total revenue"],
-    commission: ["佣金", "Commission"],
-    roi_d0: ["首日ROI", "D0 ROI"],
-    roi_d7: ["7日ROI", "D7 ROI"],
-    roi_total: ["累计ROI", "Cumulative ROI"],
-    creator_id: ["达人", "Creator"],
-    plan_id: ["推广计划", "Plan"],
-    date: ["日期", "Date"],
-    gross: ["充值流水", "Gross"],
-    net: ["净流水", "Net"],
-    share: ["佣金占比", "Share"]
-  };
-
-  var VALUES = {
-    douyin: ["抖音", "Douyin"],
-    kuaishou: ["快手", "Kuaishou"],
-    tencent: ["腾讯广告", "Tencent"],
-    tiktok: ["TikTok", "TikTok"],
-    other: ["其他", "Other"],
-    campaign: ["广告投放", "Campaign"],
-    plan: ["达人推广", "Creator plan"],
-    organic: ["自然量", "Organic"]
-  };
-
-  var MONEY = ["spend", "revenue_iap", "revenue_iaa", "refunds", "revenue_d0", "revenue_d1", "revenue_d3",
-    "revenue_d7", "revenue_total", "commission", "gross", "net"];
-  var COUNTS = ["new_users", "payers"];
-  var ROIS = ["roi_d0", "roi_d7", "roi_total"];
-
-  var langListeners = [];
-
-  function lang() {
-    var v = null;
-    try { v = localStorage.getItem(LANG_KEY); } catch (e) { v = null; }
-    return v === "en" ? "en" : "zh";
-  }
-  function idx() { return lang() === "en" ? 1 : 0; }
-  function other() { return lang() === "en" ? 0 : 1; }
-
-  function fill(s, vars) {
-    if (!vars) return s;
-    return s.replace(/\{(\w+)\}/g, function (_, k) { return vars[k] != null ? vars[k] : ""; });
-  }
-  function t(key, vars) {
-    var e = DICT[key];
-    return e ? fill(e[idx()], vars) : key;
-  }
-  function colLabel(col, which) {
-    var e = COLS[col];
-    if (!e) return col;
-    return e[which == null ? idx() : which];
-  }
-  function valueLabel(v) {
-    var e = VALUES[v];
-    return e ? e[idx()] : v;
-  }
-
-  function applyI18n(root) {
-    root = root || document;
-    document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";
-    root.querySelectorAll("[data-i18n]").forEach(function (el) { el.textContent = t(el.getAttribute("data-i18n")); });
-    root.querySelectorAll("[data-i18n-ph]").forEach(function (el) {
-      el.setAttribute("placeholder", t(el.getAttribute("data-i18n-ph")));
-    });
-    root.querySelectorAll("[data-i18n-title]").forEach(function (el) {
-      el.setAttribute("title", t(el.getAttribute("data-i18n-title")));
-    });
-    root.querySelectorAll("[data-i18n-value]").forEach(function (el) {
-      el.textContent = valueLabel(el.getAttribute("data-i18n-value"));
-    });
-    var toggle = document.getElementById("lang-toggle");
-    if (toggle) {
-      toggle.textContent = lang() === "en" ? "中文" : "EN";
-      toggle.setAttribute("aria-label", lang() === "en" ? "切换到中文" : "Switch to English");
-      toggle.setAttribute("data-lang", lang());
-    }
-  }
-
-  function setLang(l) {
-    try { localStorage.setItem(LANG_KEY, l === "en" ? "en" : "zh"); } catch (e) { /* private mode */ }
-    applyI18n();
-    langListeners.forEach(function (fn) { fn(); });
-  }
-  function onLang(fn) { langListeners.push(fn); }
+  var RR = window.RR;
+  var t = RR.t, lang = RR.lang, valueLabel = RR.valueLabel, kindOf = RR.kindOf, applyI18n = RR.applyI18n, setLang = RR.setLang;
 
   /* ---------------------------------------------------------------- token + API */
   function getToken() {
@@ -279,9 +70,13 @@
     return request(path, params, opts).then(function (res) { return res.json(); });
   }
 
-  /* Fetch a CSV with the Authorization header and save it as a file (no token in any URL). */
+  var ACCEPT = { csv: "text/csv", xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" };
+
+  /* Fetch an export (params.format "csv" or "xlsx") with the Authorization header and save it as a
+   * file, so no token lands in a URL; resolves to the file name. */
   function download(path, params, fallbackName) {
-    return request(path, params, { accept: "text/csv" }).then(function (res) {
+    var accept = ACCEPT[(params && params.format) || "csv"] || "*/*";
+    return request(path, params, { accept: accept }).then(function (res) {
       var name = fallbackName;
       var cd = res.headers.get("Content-Disposition") || "";
       var m = /filename="?([^";]+)"?/.exec(cd);
@@ -348,19 +143,12 @@
     var n = Number(v);
     return isFinite(n) ? n : null;
   }
-  function kindOf(col) {
-    if (MONEY.indexOf(col) >= 0) return "money";
-    if (COUNTS.indexOf(col) >= 0) return "count";
-    if (ROIS.indexOf(col) >= 0) return "roi";
-    if (col === "share") return "pct";
-    return "text";
-  }
   function fmtCell(col, v) {
     switch (kindOf(col)) {
       case "money": return fmtMoney(v);
       case "count": return fmtCount(v);
       case "roi": return fmtRoi(v);
-      case "pct": return fmtPct(v);
+      case "pct": return fmtPct(num(v), 2);
       default:
         if (v === null || v === undefined || v === "") return "—";
         if (col === "platform" || col === "source_kind") return valueLabel(String(v));
@@ -401,154 +189,44 @@
     if (b) b.hidden = !on;
   }
 
-  /* ---------------------------------------------------------------- sortable, filterable table
-   * spec: {columns: [col...], rows: [...], totals: {...}|null, rowAttrs: fn(row)->{}, flagRoi: bool,
-   *        filterInput: element, countEl: element, defaultSort: {col, dir}} */
-  function Table(tableEl, spec) {
-    this.el = tableEl;
-    this.spec = spec;
-    this.sort = spec.defaultSort || null;
-    this.filter = "";
-    var self = this;
-    if (spec.filterInput) {
-      spec.filterInput.addEventListener("input", function () { self.filter = spec.filterInput.value; self.renderBody(); });
-      this.filter = spec.filterInput.value || "";
-    }
-    this.render();
+  /* ---------------------------------------------------------------- report policy (meta)
+   * Every report answer carries meta {currency, tz, click_window, view_window, as_of, warning} (SPEC 5):
+   * renderMeta(target, meta) writes it as one line of labelled items (and the warning as an alert) into
+   * target (an element or its id); without meta it says the server sent none. Returns the element. */
+  var META_ITEMS = [["currency", "meta_currency"], ["tz", "meta_tz"], ["click_window", "meta_click"],
+    ["view_window", "meta_view"], ["as_of", "meta_as_of"]];
+
+  function fmtAsOf(v) {
+    if (!v) return t("meta_no_data");
+    var m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2})?)(.*)$/.exec(String(v));
+    return m ? m[1] + " " + m[2] + (m[3] ? " " + m[3].replace(/^Z$/, "UTC") : "") : String(v);
   }
-  Table.prototype.set = function (spec) {
-    var keepSort = this.sort && spec.columns.indexOf(this.sort.col) >= 0;
-    var input = this.spec.filterInput;
-    this.spec = spec;
-    this.spec.filterInput = this.spec.filterInput || input;
-    if (!keepSort) this.sort = spec.defaultSort || null;
-    this.render();
-  };
-  Table.prototype.render = function () {
-    var self = this;
-    var spec = this.spec;
-    var thead = el("thead");
-    var tr = el("tr");
-    spec.columns.forEach(function (col) {
-      var kind = kindOf(col);
-      var sorted = self.sort && self.sort.col === col ? self.sort.dir : null;
-      var th = el("th", {
-        "data-col": col,
-        "class": (kind === "text" ? "" : "num") + " sortable",
-        "aria-sort": sorted === "asc" ? "ascending" : sorted === "desc" ? "descending" : "none",
-        tabindex: "0",
-        scope: "col",
-        title: colLabel(col, 0) + " · " + colLabel(col, 1)
-      }, [
-        el("span", { "class": "th-main" }, [
-          colLabel(col),
-          el("span", { "class": "sort-ind", "aria-hidden": "true", text: sorted === "asc" ? "▲" : sorted === "desc" ? "▼" : "↕" })
-        ]),
-        el("span", { "class": "th-sub", text: colLabel(col, other()) })
-      ]);
-      var click = function () { self.toggleSort(col); };
-      th.addEventListener("click", click);
-      th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); click(); } });
-      tr.appendChild(th);
+
+  function renderMeta(target, meta) {
+    var box = typeof target === "string" ? document.getElementById(target) : target;
+    if (!box) return null;
+    box.innerHTML = "";
+    box.classList.add("report-meta");
+    box.hidden = false;
+    if (!meta) {
+      box.setAttribute("data-meta", "missing");
+      box.appendChild(el("span", { "class": "meta-missing", text: t("meta_missing") }));
+      return box;
+    }
+    box.setAttribute("data-meta", "shown");
+    META_ITEMS.forEach(function (item) {
+      var v = meta[item[0]];
+      box.setAttribute("data-" + item[0].replace("_", "-"), v == null ? "" : String(v));
+      box.appendChild(el("span", { "class": "meta-item", "data-key": item[0] }, [
+        el("span", { "class": "meta-k", text: t(item[1]) }),
+        el("b", { "class": "meta-v", text: item[0] === "as_of" ? fmtAsOf(v) : (v == null || v === "" ? "—" : String(v)) })
+      ]));
     });
-    thead.appendChild(tr);
-    this.el.innerHTML = "";
-    this.el.appendChild(thead);
-    this.tbody = el("tbody");
-    this.el.appendChild(this.tbody);
-    if (spec.totals) {
-      var tfoot = el("tfoot");
-      var ft = el("tr", { "class": "totals-row", "data-row": "totals" });
-      spec.columns.forEach(function (col, i) {
-        var v = spec.totals[col];
-        var text = i === 0 ? t("totals") : (v === undefined ? "" : fmtCell(col, v));
-        ft.appendChild(self.cell(col, i === 0 ? null : v, text));
-      });
-      tfoot.appendChild(ft);
-      this.el.appendChild(tfoot);
+    if (meta.warning) {
+      box.appendChild(el("div", { "class": "meta-warning", role: "alert", "data-key": "warning", text: "⚠ " + meta.warning }));
     }
-    this.renderBody();
-  };
-  Table.prototype.cell = function (col, v, text) {
-    var kind = kindOf(col);
-    var cls = kind === "text" ? "" : "num";
-    var attrs = { "data-col": col };
-    if (v !== undefined && v !== null) attrs["data-value"] = String(v);
-    if (kind === "roi" && this.spec.flagRoi && v !== null && v !== undefined) {
-      var n = Number(v);
-      cls += n < 1 ? " roi-low" : " roi-ok";
-      if (n < 1) attrs.title = t("sub_below");
-    }
-    if ((col === "refunds") && Number(v) > 0) cls += " neg";
-    if ((col === "net" || col === "commission") && Number(v) < 0) cls += " neg";
-    attrs["class"] = cls.trim() || null;
-    var td = el("td", attrs);
-    if (kind === "roi" && this.spec.flagRoi && v !== null && v !== undefined) {
-      td.appendChild(el("span", { "class": "roi-pill", text: text }));
-    } else if (kind === "pct") {
-      var pct = Math.max(0, Math.min(1, Number(v) || 0));
-      td.appendChild(el("span", { "class": "pct-bar", "aria-hidden": "true" }, [el("i", { style: "width:" + (pct * 100).toFixed(1) + "%" })]));
-      td.appendChild(document.createTextNode(text));
-    } else {
-      td.textContent = text;
-    }
-    return td;
-  };
-  Table.prototype.toggleSort = function (col) {
-    var kind = kindOf(col);
-    if (this.sort && this.sort.col === col) this.sort = { col: col, dir: this.sort.dir === "asc" ? "desc" : "asc" };
-    else this.sort = { col: col, dir: kind === "text" ? "asc" : "desc" };
-    this.render();
-  };
-  Table.prototype.visibleRows = function () {
-    var spec = this.spec;
-    var rows = spec.rows.slice();
-    var f = (this.filter || "").trim().toLowerCase();
-    if (f) {
-      rows = rows.filter(function (r) {
-        return spec.columns.some(function (col) {
-          var v = r[col];
-          if (v === null || v === undefined) return false;
-          return String(v).toLowerCase().indexOf(f) >= 0 || fmtCell(col, v).toLowerCase().indexOf(f) >= 0;
-        });
-      });
-    }
-    if (this.sort) {
-      var col = this.sort.col, dir = this.sort.dir === "asc" ? 1 : -1, kind = kindOf(col);
-      rows.sort(function (a, b) {
-        var x = a[col], y = b[col];
-        if (kind !== "text") {
-          x = num(x); y = num(y);
-          if (x === null && y === null) return 0;
-          if (x === null) return 1;   /* empty ROI always last */
-          if (y === null) return -1;
-          return (x - y) * dir;
-        }
-        return String(x == null ? "" : x).localeCompare(String(y == null ? "" : y), undefined, { numeric: true }) * dir;
-      });
-    }
-    return rows;
-  };
-  Table.prototype.renderBody = function () {
-    var self = this;
-    var spec = this.spec;
-    var rows = this.visibleRows();
-    this.tbody.innerHTML = "";
-    if (!rows.length) {
-      this.tbody.appendChild(el("tr", { "class": "empty" }, [el("td", { colspan: String(spec.columns.length), text: t("no_data") })]));
-    }
-    var frag = document.createDocumentFragment();
-    rows.forEach(function (r) {
-      var tr = el("tr", spec.rowAttrs ? spec.rowAttrs(r) : {});
-      spec.columns.forEach(function (col) { tr.appendChild(self.cell(col, r[col], fmtCell(col, r[col]))); });
-      frag.appendChild(tr);
-    });
-    this.tbody.appendChild(frag);
-    if (spec.countEl) {
-      spec.countEl.textContent = rows.length === spec.rows.length
-        ? t("rows_n", { n: rows.length }) : t("rows_nm", { n: rows.length, m: spec.rows.length });
-    }
-  };
+    return box;
+  }
 
   /* ---------------------------------------------------------------- page chrome */
   function roleLabel(role) { return t("role_" + role); }
@@ -595,12 +273,11 @@
     }
   }
 
-  window.RR = {
-    t: t, lang: lang, setLang: setLang, onLang: onLang, applyI18n: applyI18n, colLabel: colLabel,
-    valueLabel: valueLabel, getToken: getToken, setToken: setToken, clearToken: clearToken, signOut: signOut,
+  Object.assign(RR, {
+    getToken: getToken, setToken: setToken, clearToken: clearToken, signOut: signOut,
     api: api, download: download, query: query, ApiError: ApiError,
     fmtMoney: fmtMoney, fmtCount: fmtCount, fmtRoi: fmtRoi, fmtPct: fmtPct, fmtCompact: fmtCompact, fmtCell: fmtCell,
-    num: num, kindOf: kindOf, el: el, showError: showError, setBusy: setBusy, Table: Table, guard: guard,
-    wireChrome: wireChrome, roleLabel: roleLabel
-  };
+    num: num, el: el, showError: showError, setBusy: setBusy, guard: guard,
+    wireChrome: wireChrome, roleLabel: roleLabel, renderMeta: renderMeta, fmtAsOf: fmtAsOf
+  });
 })();
