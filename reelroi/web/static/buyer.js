@@ -95,12 +95,9 @@
     setCard("card-revenue", T.revenue_total, RR.fmtMoney(T.revenue_total),
       [metaText(RR.t("refunds_note"), (Number(T.refunds) > 0 ? "−" : "") + RR.fmtMoney(T.refunds))]);
     setCard("card-roi-d0", T.roi_d0, RR.fmtRoi(T.roi_d0), [badge(T.roi_d0)], roiState(T.roi_d0));
+    markUnfinished($("card-roi-d0").querySelector(".value"), totalsUnfinished("roi_d0"));
     var d7 = metaText(RR.t("sub_d7"), RR.fmtRoi(T.roi_d7));
-    if (d7Unfinished()) {
-      d7.classList.add("unfinished");
-      d7.setAttribute("data-unfinished", "true");
-      d7.title = RR.t("unfinished_tip");
-    }
+    markUnfinished(d7, totalsUnfinished("roi_d7"));
     setCard("card-roi-total", T.roi_total, RR.fmtRoi(T.roi_total), [d7, sep(), badge(T.roi_total)], roiState(T.roi_total));
     setCard("card-new-users", T.new_users, RR.fmtCount(T.new_users),
       [metaText(RR.t("sub_cpi"), money2(ratio(T.spend, T.new_users)))]);
@@ -109,11 +106,16 @@
        metaText(RR.t("sub_arppu"), money2(ratio(T.revenue_iap, T.payers)))]);
   }
 
-  /* The selection's D7 is not final while any of its cohorts' D7 is not (SPEC 5). */
-  function d7Unfinished() {
+  /* A figure of the selection is not final while that figure of any of its cohorts is not (SPEC 5). */
+  function totalsUnfinished(col) {
     var T = data.roi.totals || {};
-    if (T.unfinished) return T.unfinished.indexOf("roi_d7") >= 0;
-    return data.daily.some(function (r) { return RR.isUnfinished(r, "roi_d7"); });
+    if (T.unfinished) return T.unfinished.indexOf(col) >= 0;
+    return data.daily.some(function (r) { return RR.isUnfinished(r, col); });
+  }
+  function markUnfinished(node, late) {
+    node.classList.toggle("unfinished", late);
+    if (late) { node.setAttribute("data-unfinished", "true"); node.title = RR.t("unfinished_tip"); }
+    else { node.removeAttribute("data-unfinished"); node.removeAttribute("title"); }
   }
 
   var DELTAS = [["card-spend", "spend", RR.fmtMoney], ["card-revenue", "revenue_total", RR.fmtMoney],

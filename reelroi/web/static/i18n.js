@@ -282,8 +282,19 @@
     return "text";
   }
 
+  /* A page's own words, column labels ({key: [zh, en]}) and column kinds ({money: [col...],
+   * count: [...], roi: [...], pct: [...]}), merged into the shared ones; loaded after this file. */
+  function addWords(words, columns, kinds) {
+    Object.assign(DICT, words || {});
+    Object.assign(COLS, columns || {});
+    var lists = { money: MONEY, count: COUNTS, roi: ROIS, pct: PCTS };
+    Object.keys(kinds || {}).forEach(function (k) {
+      (kinds[k] || []).forEach(function (col) { if (lists[k] && lists[k].indexOf(col) < 0) lists[k].push(col); });
+    });
+  }
+
   window.RR = Object.assign(window.RR || {}, {
     t: t, lang: lang, other: other, setLang: setLang, onLang: onLang, applyI18n: applyI18n,
-    colLabel: colLabel, valueLabel: valueLabel, kindOf: kindOf
+    colLabel: colLabel, valueLabel: valueLabel, kindOf: kindOf, addWords: addWords
   });
 })();
