@@ -81,19 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(p, env)
     _add_policy(p, env, defaults=False)
 
+    from reelroi.cli_reports import add_report_options
+
     p = sub.add_parser("roi", help="ROI by source and cohort")
     _add_db(p, env)
     p.add_argument("--from", dest="date_from", type=_date, help="first cohort date (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", type=_date, help="last cohort date (YYYY-MM-DD)")
     p.add_argument("--source-kind", choices=("campaign", "plan", "organic"), help="only this kind of source")
-    _add_format(p)
+    add_report_options(p, roi=True)
 
     p = sub.add_parser("commission", help="commission by creator, plan and day")
     _add_db(p, env)
     p.add_argument("--creator", help="only this creator_id")
     p.add_argument("--from", dest="date_from", type=_date, help="first date (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", type=_date, help="last date (YYYY-MM-DD)")
-    _add_format(p)
+    add_report_options(p, roi=False)
 
     from reelroi.statements_cli import add_statements_parser
 
@@ -276,23 +278,17 @@ def _summary(verb: str, stats: Any) -> None:
 
 
 def cmd_roi(args: argparse.Namespace) -> int:
-    from reelroi.formatting import render, roi_report
-    from sinks.reports import roi_rows
+    from reelroi.cli_reports import run_roi
 
     client, db = _open_store(args.db)
-    rows = roi_report(roi_rows(client, db, args.date_from, args.date_to, args.source_kind))
-    print(render(rows, args.format))
-    return 0
+    return run_roi(args, client, db)
 
 
 def cmd_commission(args: argparse.Namespace) -> int:
-    from reelroi.formatting import commission_report, render
-    from sinks.reports import commission_rows
+    from reelroi.cli_reports import run_commission
 
     client, db = _open_store(args.db)
-    rows = commission_report(commission_rows(client, db, args.creator, args.date_from, args.date_to))
-    print(render(rows, args.format))
-    return 0
+    return run_commission(args, client, db)
 
 
 def cmd_statements(args: argparse.Namespace) -> int:

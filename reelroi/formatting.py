@@ -68,6 +68,43 @@ def roi_columns(row: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
+FUNNEL_COLUMNS = (
+    "impressions", "clicks", "ctr", "click_to_user", "cost_per_user", "payer_rate", "cost_per_payer", "arpu", "arppu",
+)  # fmt: skip
+
+
+def ratio(part: Decimal | int, whole: Decimal | int) -> str | None:
+    """part / whole to four places (a rate such as CTR); None when ``whole`` is 0."""
+    return roi(Decimal(part), Decimal(whole))
+
+
+def per(amount: Decimal, count: int) -> str | None:
+    """Money per unit (cost per user, ARPU) to two places; None when ``count`` is 0."""
+    return money(_DIVIDE.divide(amount, Decimal(count))) if count else None
+
+
+def funnel_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """The funnel and unit costs of one exact ROI row that carries ``impressions`` and ``clicks``.
+
+    CTR = clicks / impressions; click_to_user = new_users / clicks; payer_rate =
+    payers / new_users; cost per user and per payer divide spend; ARPU = net
+    revenue (revenue_total) / new_users; ARPPU = net IAP revenue (revenue_iap -
+    refunds) / payers, since payers are the users with a payment.
+    """
+    spend, users, payers = row["spend"], row["new_users"], row["payers"]
+    return {
+        "impressions": row["impressions"],
+        "clicks": row["clicks"],
+        "ctr": ratio(row["clicks"], row["impressions"]),
+        "click_to_user": ratio(users, row["clicks"]),
+        "cost_per_user": per(spend, users),
+        "payer_rate": ratio(payers, users),
+        "cost_per_payer": per(spend, payers),
+        "arpu": per(row["revenue_total"], users),
+        "arppu": per(row["revenue_iap"] - row["refunds"], payers),
+    }
+
+
 def roi_report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Exact ROI rows from the store to the SPEC's display form."""
     return [{**display(row), **roi_columns(row)} for row in rows]
@@ -144,6 +181,37 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) 
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(names), line(["-" * w for w in widths]), *(line(c) for c in cells)])
+
+
+def table_width(text: str) -> int:
+    """The widest line of a rendered table, in terminal cells."""
+    return max((_width(line) for line in text.splitlines()), default=0)
+
+
+def wrapped_table(rows: Sequence[dict[str, Any]], width: int, keys: Sequence[str] = ()) -> str:
+    """``table`` that fits ``width`` cells: too wide, its columns go into blocks one under another.
+
+    Each block repeats the ``keys`` columns present in the rows (which row it is),
+    then as many other columns as fit; a column wider than ``width`` gets a block
+    of its own.
+    """
+    whole = table(rows)
+    if not rows or width <= 0 or table_width(whole) <= width:
+        return whole
+    names = list(rows[0].keys())
+    lead = [n for n in names if n in keys]
+    rest = [n for n in names if n not in lead]
+    blocks: list[str] = []
+    chunk: list[str] = []
+    for name in rest:
+        trial = table(rows, [*lead, *chunk, name])
+        if chunk and table_width(trial) > width:
+            blocks.append(table(rows, [*lead, *chunk]))
+            chunk = []
+        chunk.append(name)
+    if chunk:
+        blocks.append(table(rows, [*lead, *chunk]))
+    return "\n\n".join(blocks)
 
 
 def _is_number(text: str) -> bool:

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from attribution.maturity import is_final
-from attribution.policy import Policy, format_duration
+from attribution.policy import Policy, format_duration, parse_duration
 
 # cohort figures and the day offset each one waits for
 MATURING = {"revenue_d0": 0, "roi_d0": 0, "revenue_d1": 1, "revenue_d3": 3, "revenue_d7": 7, "roi_d7": 7}
@@ -60,6 +60,19 @@ class ReportContext:
             "as_of": self.as_of() or "",
         }
 
+    def meta(self) -> dict[str, str | None]:
+        """The API's ``meta``: the policy, ``as_of`` (None before any fact) and the rates warning."""
+        return {**self.policy.describe(), "as_of": self.as_of(), "warning": self.warning()}
+
+    def local_today(self) -> date | None:
+        """The local date of ``as_of`` (None before any fact)."""
+        if self.as_of_us is None:
+            return None
+        return datetime.fromtimestamp(self.as_of_us / 1_000_000, UTC).astimezone(self.policy.zone).date()
+
+    def is_final(self, cohort: date, days: int) -> bool:
+        return is_final(cohort, days, self.as_of_us, self.policy.zone)
+
     def heading(self, title: str) -> str:
         """One line above a table: what it is, in which currency and zone, under which windows, as of when."""
         p = self.policy
@@ -75,6 +88,25 @@ class ReportContext:
         return [
             name for name in columns if name in MATURING and not is_final(cohort, MATURING[name], self.as_of_us, zone)
         ]
+
+
+def saved_policy(settings: dict[str, str]) -> Policy:
+    """The policy a database was last built with, from its saved settings (defaults where none was saved)."""
+    return Policy(
+        currency=settings.get("policy.currency", "CNY"),
+        tz=settings.get("policy.tz", "Asia/Shanghai"),
+        click_window_s=parse_duration(settings.get("policy.click_window", "7d")),
+        view_window_s=parse_duration(settings.get("policy.view_window", "24h")),
+    )
+
+
+def report_context(client: Any, db: str) -> ReportContext:
+    """The context of a report read now from this database: its saved policy, ``as_of`` and rates warning."""
+    from sinks.reports import as_of_us, rates_quoting
+    from sinks.writer import load_settings
+
+    policy = saved_policy(load_settings(client, db))
+    return ReportContext(policy, as_of_us(client, db), rates_quoting(client, db, policy.currency))
 
 
 def with_maturity(rows: list[dict[str, Any]], context: ReportContext) -> list[dict[str, Any]]:
