@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
-from attribution.clock import LocalDates, to_micros
+from attribution.clock import TICKS_PER_SECOND, TICKS_PER_US, LocalDates, to_micros, to_ticks
 from attribution.fx import EXACT, FxTable
 from attribution.orders import DUPLICATE, NO_FX_RATE, PaymentRec, RefundRec, Verdict, resolve_order
 from attribution.outputs import (
@@ -71,8 +71,8 @@ class Engine:
         self.state = state or EngineState()
         self.fx = FxTable(policy.currency)
         self._dates = LocalDates(policy.zone)
-        self._click_us = policy.click_window_s * 1_000_000
-        self._view_us = policy.view_window_s * 1_000_000
+        self._click_window = policy.click_window_s * TICKS_PER_SECOND
+        self._view_window = policy.view_window_s * TICKS_PER_SECOND
 
     # ------------------------------------------------------------------ intake
 
@@ -92,16 +92,16 @@ class Engine:
                 out.duplicates.append(Duplicate(origin, EVENT_ID_DUPLICATE, event.event_id, origin))
                 continue
             seen.add(event.event_id)
-            ts_us = to_micros(event.ts)
-            out.events.append(LoggedEvent(event.event_id, event.type, ts_us, origin, raw))
-            self._ingest(event, ts_us, origin, raw, dirty, out)
+            ts = to_ticks(event.ts)
+            out.events.append(LoggedEvent(event.event_id, event.type, ts // TICKS_PER_US, origin, raw))
+            self._ingest(event, ts, origin, raw, dirty, out)
         self._flush(dirty, out)
         return out
 
-    def _ingest(self, event: ev.Event, ts_us: int, origin: str, raw: bytes, dirty: _Dirty, out: Outputs) -> None:
+    def _ingest(self, event: ev.Event, ts: int, origin: str, raw: bytes, dirty: _Dirty, out: Outputs) -> None:
         st = self.state
         if isinstance(event, ev.Impression):  # by frequency: impressions, unlocks, redirects, clicks
-            touch = Touch(ts_us, event.event_id, "campaign", event.campaign_id)
+            touch = Touch(ts, event.event_id, "campaign", event.campaign_id)
             impressions = st.impressions_by_device.get(event.device_id)
             if impressions is None:
                 st.impressions_by_device[event.device_id] = [touch]
@@ -112,15 +112,13 @@ class Engine:
         elif isinstance(event, ev.AdUnlock):
             user = self._user(event.user_id)
             user.unlocks.append(
-                UnlockRec(
-                    ts_us, event.event_id, event.revenue, event.currency, self._dates.of_micros(ts_us), origin, raw
-                )
+                UnlockRec(ts, event.event_id, event.revenue, event.currency, self._dates.of_ticks(ts), origin, raw)
             )
             st.unlock_users_by_currency.setdefault(event.currency, set()).add(event.user_id)
             dirty.users.add(event.user_id)
         elif isinstance(event, ev.Redirect):
             user = self._user(event.user_id)
-            redirect = Redirect(ts_us, event.event_id, event.click_id, event.device_id)
+            redirect = Redirect(ts, event.event_id, event.click_id, event.device_id)
             if user.redirect is None or redirect < user.redirect:
                 user.redirect = redirect
                 if event.click_id is not None:
@@ -130,9 +128,9 @@ class Engine:
                 dirty.users.add(event.user_id)
         elif isinstance(event, ev.Click):
             if event.campaign_id is not None:
-                touch = Touch(ts_us, event.event_id, "campaign", event.campaign_id)
+                touch = Touch(ts, event.event_id, "campaign", event.campaign_id)
             else:
-                touch = Touch(ts_us, event.event_id, "plan", event.plan_id or "")
+                touch = Touch(ts, event.event_id, "plan", event.plan_id or "")
             st.clicks_by_id.setdefault(event.click_id, []).append(touch)
             st.clicks_by_device.setdefault(event.device_id, []).append(touch)
             dirty.users.update(st.users_by_click_id.get(event.click_id, ()))
@@ -141,8 +139,8 @@ class Engine:
             order = self._order(event.order_id)
             order.payments.append(
                 PaymentRec(
-                    ts_us, event.event_id, event.user_id, event.amount, event.currency,
-                    self._dates.of_micros(ts_us), origin, raw,
+                    ts, event.event_id, event.user_id, event.amount, event.currency,
+                    self._dates.of_ticks(ts), origin, raw,
                 )
             )  # fmt: skip
             st.orders_by_currency.setdefault(event.currency, set()).add(event.order_id)
@@ -150,9 +148,7 @@ class Engine:
         elif isinstance(event, ev.Refund):
             order = self._order(event.order_id)
             order.refunds.append(
-                RefundRec(
-                    ts_us, event.event_id, event.amount, event.currency, self._dates.of_micros(ts_us), origin, raw
-                )
+                RefundRec(ts, event.event_id, event.amount, event.currency, self._dates.of_ticks(ts), origin, raw)
             )
             dirty.orders.add(event.order_id)
         elif isinstance(event, ev.AdSpend):
@@ -163,18 +159,18 @@ class Engine:
                 spend = st.spend[key] = SpendState()
             spend.versions.append(
                 SpendRec(
-                    ts_us, event.event_id, period_us, self._dates.of_micros(period_us),
+                    ts, event.event_id, period_us, self._dates.of_micros(period_us),
                     event.amount, event.currency, origin, raw,
                 )
             )  # fmt: skip
             st.spend_by_currency.setdefault(event.currency, set()).add(key)
             dirty.spend.add(key)
         else:
-            self._configure(event, ts_us, dirty, out)
+            self._configure(event, ts, dirty, out)
 
-    def _configure(self, event: ev.Event, ts_us: int, dirty: _Dirty, out: Outputs) -> None:
+    def _configure(self, event: ev.Event, ts: int, dirty: _Dirty, out: Outputs) -> None:
         st = self.state
-        version = (ts_us, event.event_id)
+        version = (ts, event.event_id)
         if isinstance(event, ev.FxRate):
             if event.currency == self.policy.currency:
                 return  # SPEC 3.6: a rate for the reporting currency is ignored
@@ -293,21 +289,28 @@ class Engine:
         if redirect is not None:
             st = self.state
             source = find_source(
-                redirect, st.clicks_by_id, st.clicks_by_device, st.impressions_by_device, self._click_us, self._view_us
+                redirect,
+                st.clicks_by_id,
+                st.clicks_by_device,
+                st.impressions_by_device,
+                self._click_window,
+                self._view_window,
             )
-            cohort = self._dates.of_micros(redirect.ts_us)
-            return UserFact("", source.kind, source.id, source.touch, cohort, redirect.ts_us)
+            cohort = self._dates.of_ticks(redirect.ts)
+            return UserFact("", source.kind, source.id, source.touch, cohort, redirect.ts // TICKS_PER_US)
         earliest: int | None = None
         for order_id in user.orders:
             counted = self.state.orders[order_id].resolution.counted  # type: ignore[union-attr]
-            if counted is not None and (earliest is None or counted.ts_us < earliest):
-                earliest = counted.ts_us
+            if counted is not None and (earliest is None or counted.ts < earliest):
+                earliest = counted.ts
         for unlock in user.unlocks:
-            if self.fx.rate(unlock.currency, unlock.date) is not None and (earliest is None or unlock.ts_us < earliest):
-                earliest = unlock.ts_us
+            if self.fx.rate(unlock.currency, unlock.date) is not None and (earliest is None or unlock.ts < earliest):
+                earliest = unlock.ts
         if earliest is None:
             return None
-        return UserFact("", "organic", "organic", "no_redirect", self._dates.of_micros(earliest), earliest)
+        return UserFact(
+            "", "organic", "organic", "no_redirect", self._dates.of_ticks(earliest), earliest // TICKS_PER_US
+        )
 
     def _attribute_user(self, user_id: str, out: Outputs) -> None:
         user = self.state.users[user_id]
@@ -351,7 +354,7 @@ class Engine:
             commission = EXACT.multiply(share, value) if share is not None else ZERO
             out.money.append(
                 MoneyFact(
-                    p.event_id, "payment", user_id, order_id, p.ts_us, p.date, fact.source_kind, fact.source_id,
+                    p.event_id, "payment", user_id, order_id, p.ts // TICKS_PER_US, p.date, fact.source_kind, fact.source_id,
                     fact.cohort_date, p.currency, p.amount, rate, value, creator, commission,
                 )
             )  # fmt: skip
@@ -360,7 +363,7 @@ class Engine:
                 commission = EXACT.multiply(share, value) if share is not None else ZERO
                 out.money.append(
                     MoneyFact(
-                        r.event_id, "refund", user_id, order_id, r.ts_us, r.date, fact.source_kind, fact.source_id,
+                        r.event_id, "refund", user_id, order_id, r.ts // TICKS_PER_US, r.date, fact.source_kind, fact.source_id,
                         fact.cohort_date, r.currency, r.amount, rate, value, creator, commission,
                     )
                 )  # fmt: skip
@@ -378,7 +381,7 @@ class Engine:
             return
         out.money.append(
             MoneyFact(
-                unlock.event_id, "ad_unlock", user_id, "", unlock.ts_us, unlock.date, fact.source_kind,
+                unlock.event_id, "ad_unlock", user_id, "", unlock.ts // TICKS_PER_US, unlock.date, fact.source_kind,
                 fact.source_id, fact.cohort_date, unlock.currency, unlock.revenue, rate,
                 EXACT.multiply(unlock.revenue, rate), "", ZERO,
             )

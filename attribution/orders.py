@@ -15,7 +15,7 @@ DUPLICATE = "duplicate"
 
 
 class PaymentRec(NamedTuple):
-    ts_us: int
+    ts: int  # ticks (attribution.clock): exact to 10^-18 s
     event_id: str
     user_id: str
     amount: Decimal
@@ -26,7 +26,7 @@ class PaymentRec(NamedTuple):
 
 
 class RefundRec(NamedTuple):
-    ts_us: int
+    ts: int  # ticks (attribution.clock): exact to 10^-18 s
     event_id: str
     amount: Decimal
     currency: str

@@ -8,7 +8,7 @@ from typing import NamedTuple
 class Touch(NamedTuple):
     """A click or an impression. Ordered by (ts, event_id): ``max`` is "latest"."""
 
-    ts_us: int
+    ts: int  # ticks (attribution.clock): exact to 10^-18 s
     event_id: str
     source_kind: str  # campaign | plan
     source_id: str
@@ -17,7 +17,7 @@ class Touch(NamedTuple):
 class Redirect(NamedTuple):
     """A redirect, ordered by (ts, event_id): ``min`` is "earliest"."""
 
-    ts_us: int
+    ts: int  # ticks (attribution.clock): exact to 10^-18 s
     event_id: str
     click_id: str | None
     device_id: str | None
@@ -32,12 +32,12 @@ class Source(NamedTuple):
 ORGANIC = Source("organic", "organic", "organic")
 
 
-def latest_in_window(touches: list[Touch] | None, start_us: int, end_us: int) -> Touch | None:
+def latest_in_window(touches: list[Touch] | None, start: int, end: int) -> Touch | None:
     """The latest touch with ``start <= ts <= end`` (both ends inclusive)."""
     best: Touch | None = None
     if touches:
         for touch in touches:
-            if start_us <= touch.ts_us <= end_us and (best is None or touch > best):
+            if start <= touch.ts <= end and (best is None or touch > best):
                 best = touch
     return best
 
@@ -47,20 +47,20 @@ def find_source(
     clicks_by_id: dict[str, list[Touch]],
     clicks_by_device: dict[str, list[Touch]],
     impressions_by_device: dict[str, list[Touch]],
-    click_window_us: int,
-    view_window_us: int,
+    click_window: int,
+    view_window: int,
 ) -> Source:
     """Click by click_id, else the device's latest click, else view-through, else organic."""
-    t = redirect.ts_us
+    t = redirect.ts
     if redirect.click_id is not None:
-        touch = latest_in_window(clicks_by_id.get(redirect.click_id), t - click_window_us, t)
+        touch = latest_in_window(clicks_by_id.get(redirect.click_id), t - click_window, t)
         if touch is not None:
             return Source(touch.source_kind, touch.source_id, "click_id")
     if redirect.device_id is not None:
-        touch = latest_in_window(clicks_by_device.get(redirect.device_id), t - click_window_us, t)
+        touch = latest_in_window(clicks_by_device.get(redirect.device_id), t - click_window, t)
         if touch is not None:
             return Source(touch.source_kind, touch.source_id, "device")
-        touch = latest_in_window(impressions_by_device.get(redirect.device_id), t - view_window_us, t)
+        touch = latest_in_window(impressions_by_device.get(redirect.device_id), t - view_window, t)
         if touch is not None:
             return Source(touch.source_kind, touch.source_id, "view")
     return ORGANIC

@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
+from attribution.clock import TICKS_PER_SECOND
 from attribution.orders import DUPLICATE, OrderResolution, PaymentRec, RefundRec, Verdict
 from attribution.outputs import UserFact
 from attribution.sources import Redirect, Touch
@@ -20,7 +21,7 @@ Version = tuple[int, str]
 
 
 class UnlockRec(NamedTuple):
-    ts_us: int
+    ts: int  # ticks (attribution.clock): exact to 10^-18 s
     event_id: str
     revenue: Decimal
     currency: str
@@ -30,7 +31,7 @@ class UnlockRec(NamedTuple):
 
 
 class SpendRec(NamedTuple):
-    ts_us: int
+    ts: int  # ticks (attribution.clock): exact to 10^-18 s
     event_id: str
     period_us: int
     period_date: date
@@ -99,19 +100,19 @@ class EngineState:
     # events that currently do not count (rejected or duplicate), by event_id
     verdicts: dict[str, Verdict] = field(default_factory=dict)
 
-    def size(self, click_window_us: int) -> dict[str, int]:
+    def size(self, click_window_s: int) -> dict[str, int]:
         """Counts for the engine-state gauges. Walks every click: call it every few seconds.
 
         ``clicks_in_window`` counts clicks that could still explain a redirect arriving
         now, with "now" the newest click seen (a replay of history has no wall clock).
         """
-        clicks = [t.ts_us for touches in self.clicks_by_id.values() for t in touches]
+        clicks = [t.ts for touches in self.clicks_by_id.values() for t in touches]
         newest = max(clicks, default=0)
         return {
             "users": len(self.users),
             "orders": len(self.orders),
             "clicks": len(clicks),
-            "clicks_in_window": sum(1 for ts in clicks if ts >= newest - click_window_us),
+            "clicks_in_window": sum(1 for ts in clicks if ts >= newest - click_window_s * TICKS_PER_SECOND),
             "impressions": sum(len(v) for v in self.impressions_by_device.values()),
             "pending": sum(1 for v in self.verdicts.values() if v.reason != DUPLICATE),
         }

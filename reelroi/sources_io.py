@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import io
 import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from attribution.errors import ConfigError
 from schemas.framing import DEFAULT_MAX_LINE_BYTES, Record, frame_line
@@ -20,32 +21,65 @@ def check_inputs(paths: list[str]) -> None:
     if not paths:
         raise ConfigError("no input files given (use - for stdin)")
     for path in paths:
-        if path != "-" and not Path(path).is_file():
+        if path == "-":
+            continue
+        target = Path(path)
+        if not target.exists():  # pipes and /dev/fd/N are fine: only directories and missing paths are not
             raise ConfigError(f"cannot read {path}: no such file")
+        if target.is_dir():
+            raise ConfigError(f"cannot read {path}: it is a directory")
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream whose first bytes were already read (to sniff the format) and are given back first."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._rest.close()
+        super().close()
 
 
 def _open(path: str) -> BinaryIO:
-    if path == "-":
-        stream: BinaryIO = sys.stdin.buffer
-        head = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
-        return gzip.GzipFile(fileobj=stream) if head == b"\x1f\x8b" else stream  # type: ignore[return-value]
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+    """The input's bytes, gunzipped when they start with gzip's magic, whatever the name says."""
+    stream: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - the caller closes it
+    head = stream.read(2)  # blocks until two bytes or the end, even on a slow pipe
+    replayed: BinaryIO = io.BufferedReader(_Prefixed(head, stream))
+    if head == _GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=replayed)  # type: ignore[return-value]
+    return replayed
 
 
-def _lines(handle: BinaryIO, max_line: int) -> Iterator[tuple[bytes, int | None]]:
-    """(line without its LF, full length if only its head was read), never holding more than
-    ``max_line`` bytes of one line."""
+def _lines(handle: BinaryIO, max_line: int) -> Iterator[tuple[bytes, int | None, bool]]:
+    """(line without its LF, full length if only its head was read, whether a LF ended it),
+    never holding more than ``max_line`` bytes of one line."""
     limit = max_line + 2  # room for the line, a CR and the LF
     while True:
         line = handle.readline(limit)
         if not line:
             return
         if line.endswith(b"\n"):
-            yield line[:-1], None
+            yield line[:-1], None, True
         elif len(line) < limit:
-            yield line, None  # the last line, without a LF
+            yield line, None, False  # the last line, without a LF
         else:
             length = len(line)
             while True:  # skip the rest of an oversized line in bounded chunks
@@ -54,7 +88,7 @@ def _lines(handle: BinaryIO, max_line: int) -> Iterator[tuple[bytes, int | None]
                 if not more or more.endswith(b"\n"):
                     length -= 1 if more.endswith(b"\n") else 0
                     break
-            yield line, length
+            yield line, length, True
 
 
 def read_records(
@@ -72,8 +106,8 @@ def read_records(
         prefix = f"{index}:{path}:"
         try:
             with _open(path) as handle:
-                for number, (line, length) in enumerate(_lines(handle, max_line), start=1):
-                    record = frame_line(line, prefix + str(number), max_line, length)
+                for number, (line, length, terminated) in enumerate(_lines(handle, max_line), start=1):
+                    record = frame_line(line, prefix + str(number), max_line, length, terminated)
                     if record is None:
                         continue
                     batch.append(record)

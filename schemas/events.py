@@ -9,16 +9,33 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, PlainValidator, StringConstraints, WithJsonSchema, model_validator
 
-from schemas.fields import CalendarDate, Currency, Id, Money, Rate, SchemaVersion, Timestamp
+from schemas.fields import CalendarDate, Currency, Id, Instant, Money, Rate, SchemaVersion, Timestamp
 
 CURRENT_SCHEMA_VERSION = 1
 
 Platform = Literal["douyin", "kuaishou", "tencent", "tiktok", "other"]
 Host = Literal["wechat", "douyin", "app"]
 PaymentKind = Literal["unlock", "recharge", "subscription"]
-PostbackKind = Literal["activate", "first_pay", "every_pay"]
+POSTBACK_KINDS = ("activate", "first_pay", "every_pay")
+
+
+def _postback_kinds(value: object) -> tuple[str, ...]:
+    # one error for the whole list: pydantic would build one per bad item (a 1 MiB list of
+    # bad items cost hundreds of MB of error objects)
+    if type(value) is not list:
+        raise ValueError("kinds must be an array")
+    if not all(type(k) is str and k in POSTBACK_KINDS for k in value):
+        raise ValueError(f"kinds must hold only {', '.join(POSTBACK_KINDS)}")
+    return tuple(value)
+
+
+PostbackKinds = Annotated[
+    tuple[str, ...],
+    PlainValidator(_postback_kinds),
+    WithJsonSchema({"type": "array", "items": {"enum": list(POSTBACK_KINDS)}}),
+]
 Callback = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=4096)]
 
 
@@ -80,7 +97,7 @@ class PostbackRule(Event):
 
     type: Literal["postback_rule"]
     campaign_id: Id
-    kinds: list[PostbackKind]
+    kinds: PostbackKinds
     min_amount: Money | None = None
     send_ratio: Rate
 
@@ -103,7 +120,8 @@ class AdSpend(Event):
     @model_validator(mode="after")
     def _hour_aligned(self) -> AdSpend:
         start: datetime = self.period_start
-        if start.minute or start.second or start.microsecond:
+        finer = isinstance(start, Instant)  # digits beyond the microsecond, not all zero
+        if start.minute or start.second or start.microsecond or finer:
             raise ValueError("period_start must be hour-aligned in its own offset")
         return self
 
@@ -175,7 +193,19 @@ class Refund(Event):
     currency: Currency
 
 
-AnyEvent = Campaign | PromotionPlan | FxRate | PostbackRule | AdSpend | Impression | Click | Redirect | Payment | AdUnlock | Refund
+AnyEvent = (
+    Campaign
+    | PromotionPlan
+    | FxRate
+    | PostbackRule
+    | AdSpend
+    | Impression
+    | Click
+    | Redirect
+    | Payment
+    | AdUnlock
+    | Refund
+)
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "campaign": Campaign,

@@ -22,6 +22,7 @@ MONEY_LIMIT = Decimal(10) ** 12
 MONEY_MAX_PLACES = 4
 BEYOND_ANY_VERSION = 2**63 - 1
 _CACHE_LIMIT = 65_536
+_CACHED_LENGTH = 64
 T = TypeVar("T")
 
 _DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -77,11 +78,13 @@ def _decimal_text(value: str, what: str, max_places: int | None) -> Decimal:
     whole, _, fraction = value.partition(".")
     if len(whole.lstrip("0")) > 12:
         raise ValueError(f"{what} must be below 10^12")
-    amount = Decimal(value)  # exact whatever its length
+    fraction = fraction.rstrip("0")
+    if max_places is not None and len(fraction) > max_places:
+        raise ValueError(f"{what} has more than {max_places} fractional digits")
+    # exact, without the zeros that only lengthen it (a 1 MiB "1.1000…0" is 1.1)
+    amount = Decimal(f"{whole.lstrip('0') or '0'}.{fraction}" if fraction else whole.lstrip("0") or "0")
     if amount >= MONEY_LIMIT:
         raise ValueError(f"{what} must be below 10^12")
-    if max_places is not None and len(fraction.rstrip("0")) > max_places:
-        raise ValueError(f"{what} has more than {max_places} fractional digits")
     return amount
 
 
@@ -114,7 +117,7 @@ def _cached(parse: Callable[[Any], T]) -> Callable[[Any], T]:
     cache: dict[str, T] = {}
 
     def parse_cached(value: Any) -> T:
-        if type(value) is str:
+        if type(value) is str and len(value) <= _CACHED_LENGTH:  # a long value is rare: not worth its memory
             hit = cache.get(value)
             if hit is not None:
                 return hit
@@ -142,13 +145,28 @@ def parse_rate(value: Any) -> Decimal:
     return _decimal(value, "rate", None)
 
 
+class Instant(datetime):
+    """A timestamp finer than a microsecond: ``beyond`` holds its fractional digits past the sixth."""
+
+    beyond: str
+
+    @classmethod
+    def finer(cls, parsed: datetime, beyond: str) -> Instant:
+        instant = cls(
+            parsed.year, parsed.month, parsed.day, parsed.hour, parsed.minute, parsed.second,
+            parsed.microsecond, tzinfo=parsed.tzinfo,
+        )  # fmt: skip
+        instant.beyond = beyond
+        return instant
+
+
 @_cached
 def parse_timestamp(value: Any) -> datetime:
     """RFC 3339 with an explicit offset (``Z`` or ``±HH:MM``)."""
     match = _RFC3339.fullmatch(value) if type(value) is str else None
     if match is None:
         raise ValueError("timestamp must be RFC 3339 with an offset, e.g. 2026-11-01T08:00:00+08:00")
-    hour, minute, second, _, offset_hours, offset_minutes = match.groups()
+    hour, minute, second, fraction, offset_hours, offset_minutes = match.groups()
     if hour > "23" or minute > "59" or second > "59":
         raise ValueError("timestamp has an hour over 23 or a minute or second over 59")
     if offset_hours is not None and (offset_hours > "23" or offset_minutes > "59"):
@@ -157,6 +175,9 @@ def parse_timestamp(value: Any) -> datetime:
         value = value[:-1] + "Z"
     try:
         parsed = datetime.fromisoformat(value)
+        beyond = fraction[7:].rstrip("0") if fraction else ""  # fraction is ".ddd…": digits past the 6th
+        if beyond:
+            parsed = Instant.finer(parsed, beyond)
         if parsed.year <= 1 or parsed.year >= 9999:
             # an instant whose UTC or local date leaves years 1-9999 cannot be dated
             parsed.astimezone(UTC).astimezone(timezone(timedelta(hours=14))).astimezone(timezone(timedelta(hours=-14)))

@@ -26,20 +26,24 @@ class Record(NamedTuple):
     verdict: Invalid | None = None
 
 
-def frame_line(line: bytes, origin: str, max_line: int, length: int | None = None) -> Record | None:
+def frame_line(
+    line: bytes, origin: str, max_line: int, length: int | None = None, terminated: bool = True
+) -> Record | None:
     """A record for one line (its LF removed), or None if it is blank.
 
     ``length`` is the line's full length when only its head was read (a file
-    line over the limit is never held whole).
+    line over the limit is never held whole); ``terminated`` says whether a LF
+    ended it (only then is a CR before it not part of the event).
     """
-    if line.endswith(b"\r"):  # SPEC 2: a CR before the LF is not part of the event
+    if terminated and line.endswith(b"\r"):  # SPEC 2: a CR before the LF is not part of the event
         line = line[:-1]
-    size = len(line) if length is None else length
-    if size > max_line:
-        detail = f"line of {size:,} bytes is over the limit of {max_line:,} (REELROI_MAX_LINE_BYTES); first {KEPT_BYTES:,} kept"
+    if length is None:
+        if not line.strip(_BLANK):
+            return None  # blank, however long
+        length = len(line)
+    if length > max_line:
+        detail = f"line of {length:,} bytes is over the limit of {max_line:,} (REELROI_MAX_LINE_BYTES); first {KEPT_BYTES:,} kept"
         return Record(origin, line[:KEPT_BYTES], Invalid(TOO_LARGE, detail))
-    if not line.strip(_BLANK):
-        return None
     return Record(origin, line)
 
 
@@ -52,11 +56,12 @@ def frame_message(value: bytes | None, origin: str, max_line: int) -> list[Recor
     if not value:  # a tombstone (null) or an empty value: there is no event in it
         return [Record(origin, b"", Invalid(INVALID_JSON, "empty or null Kafka message value"))]
     if b"\n" not in value:
-        record = frame_line(value, f"{origin}:1", max_line)
+        record = frame_line(value, f"{origin}:1", max_line, terminated=False)
         return [record] if record is not None else []
+    lines = value.split(b"\n")
     records = []
-    for number, line in enumerate(value.split(b"\n"), start=1):
-        record = frame_line(line, f"{origin}:{number}", max_line)
+    for number, line in enumerate(lines, start=1):
+        record = frame_line(line, f"{origin}:{number}", max_line, terminated=number < len(lines))
         if record is not None:
             records.append(record)
     return records

@@ -1,11 +1,11 @@
 """Upcasters: old event payloads rewritten into the current schema.
 
 Every stored event keeps its original bytes; upcasting happens on read, so a
-replay of old history always sees the current shape. Version 1 is the current
-(and so far only) layout of every event type. A version with no registered
-upcaster is read as the current layout: SPEC section 2 defines
-``schema_version`` as an integer without limiting it, and a producer that
-stamps a newer number on a compatible payload must not lose money.
+replay of old history always sees the current shape. SPEC section 2 defines
+one layout per event type and ``schema_version`` as any integer, so no
+upcaster is registered today and every version is read as the current layout
+(a producer that stamps another number on a compatible payload must not lose
+money). When SPEC gives an older layout, its upcaster goes into ``UPCASTERS``.
 """
 
 from __future__ import annotations
@@ -18,23 +18,6 @@ Upcaster = Callable[[Payload], Payload]
 
 # (event type, version) -> function producing the payload of version + 1.
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
-
-
-def _v0_money_in_cents(payload: Payload) -> Payload:
-    """Version 0 (pre-release producers) sent integer cents in ``amount_cents``."""
-    out = {k: v for k, v in payload.items() if k != "amount_cents"}
-    out["schema_version"] = 1
-    if "amount_cents" not in payload:
-        return out
-    cents = payload["amount_cents"]
-    if type(cents) is not int or cents < 0:
-        raise ValueError("amount_cents: must be a non-negative JSON integer")
-    out["amount"] = f"{cents // 100}.{cents % 100:02d}"
-    return out
-
-
-for _money_type in ("payment", "refund", "ad_spend"):
-    UPCASTERS[(_money_type, 0)] = _v0_money_in_cents
 
 
 def upcast(payload: Payload) -> Payload:

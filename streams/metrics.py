@@ -168,7 +168,7 @@ def count_batch(records: list[IntakeRecord], out: Outputs, seconds: float, writt
     LAST_BATCH.set(written_at)
 
 
-def observe_engine(state: EngineState, click_window_us: int) -> None:
+def observe_engine(state: EngineState, click_window_s: int) -> None:
     """Engine state gauges (``EngineState.size`` walks every click: every few seconds, not per batch)."""
-    for kind, n in state.size(click_window_us).items():
+    for kind, n in state.size(click_window_s).items():
         ENGINE_STATE.labels(kind).set(n)

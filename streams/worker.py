@@ -230,8 +230,7 @@ def build_app(
                     log.warning("intake trim failed: %s", exc)
             if time.monotonic() - state_walked > 15 and attributor.engine is not None:
                 state_walked = time.monotonic()  # between steps: the engine is not being changed
-                click_us = policy.click_window_s * 1_000_000
-                await asyncio.to_thread(metrics.observe_engine, attributor.engine.state, click_us)
+                await asyncio.to_thread(metrics.observe_engine, attributor.engine.state, policy.click_window_s)
             if read < settings.attribution_page:
                 await asyncio.sleep(settings.attribution_poll_s)
 

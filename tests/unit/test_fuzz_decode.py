@@ -130,6 +130,15 @@ def test_a_cr_before_the_lf_is_not_part_of_the_event() -> None:
     assert line is not None and line.raw == event("click") and ours(line.raw) == "ok"
 
 
+def test_a_cr_without_a_lf_after_it_stays_in_the_line() -> None:
+    line = frame_line(b'{"type":1}\r', "f:1", 100, terminated=False)
+    assert line is not None and line.raw == b'{"type":1}\r'
+
+
+def test_a_blank_line_is_skipped_whatever_its_length() -> None:
+    assert frame_line(b" " * 5000, "f:1", 100) is None
+
+
 def test_a_line_over_the_limit_keeps_its_first_bytes() -> None:
     raw = event("click", extra='"' + "x" * 10_000 + '"')
     line = frame_line(raw, "f:1", 5000)
@@ -142,7 +151,9 @@ def test_a_line_over_the_limit_keeps_its_first_bytes() -> None:
 def test_a_kafka_message_is_a_batch_of_lines(lines: list[bytes]) -> None:
     value = b"\n".join(lines)
     records = frame_message(value, "kafka:t:0:7", 1 << 20)
-    expected = [(n, ln.removesuffix(b"\r")) for n, ln in enumerate(value.split(b"\n"), 1) if ln.strip(b" \t\r")]
+    parts = value.split(b"\n")  # a CR goes with the LF after it: the last line keeps its own
+    cut = [ln.removesuffix(b"\r") if n < len(parts) else ln for n, ln in enumerate(parts, 1)]
+    expected = [(n, ln) for n, ln in enumerate(cut, 1) if ln.strip(b" \t\r")]
     if not value:
         assert [(r.origin, r.verdict and r.verdict.reason) for r in records] == [("kafka:t:0:7", INVALID_JSON)]
     else:

@@ -439,5 +439,5 @@ def test_engine_state_size_counts_what_the_gauges_show() -> None:
             ]
         )
     )
-    size = engine.state.size(Policy().click_window_s * 1_000_000)
+    size = engine.state.size(Policy().click_window_s)
     assert size == {"users": 1, "orders": 1, "clicks": 2, "clicks_in_window": 1, "impressions": 1, "pending": 1}
