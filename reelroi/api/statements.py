@@ -18,7 +18,7 @@ rate x refunded amount (SPEC 3.7), which no figure of that report carries.
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, Depends, Query
@@ -29,19 +29,14 @@ from pydantic import BaseModel, Field
 from attribution.errors import ConfigError
 from attribution.settlement import parse_period
 from reelroi.api.access import Forbidden, scope_commission
+from reelroi.api.deps import Bom, DateFrom, DateTo, IdParam, Store
 from reelroi.formatting import csv_text, money
 from reelroi.statements_view import line_row, order_row, statement_row
 from sinks import statements as st
 from sinks.sql import query_dicts, where
 from sinks.tokens import TokenInfo
 
-if TYPE_CHECKING:
-    from reelroi.api.app import Store
-
 StatementId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-IdParam = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
-DateFrom = Annotated[date | None, Query(alias="from", description="first date, YYYY-MM-DD")]
-DateTo = Annotated[date | None, Query(alias="to", description="last date, YYYY-MM-DD")]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv download")]
 
 
@@ -91,8 +86,8 @@ def _not_found(statement_id: str) -> JSONResponse:
     return JSONResponse({"error": f"no statement with id {statement_id!r}"}, status_code=404)
 
 
-def statements_router(store: "Store", principal: Callable[..., TokenInfo]) -> APIRouter:
-    """The statement routes, reading through ``store`` with the app's token check ``principal``."""
+def statements_router(store: Store, principal: Callable[..., TokenInfo]) -> APIRouter:
+    """The statement routes (and the clawback), reading through ``store``; ``principal``: ``principal_of(store)``."""
     router = APIRouter(tags=["statements"])
     base = "/api/v1/statements"
     Who = Annotated[TokenInfo, Depends(principal)]
@@ -122,7 +117,7 @@ def statements_router(store: "Store", principal: Callable[..., TokenInfo]) -> AP
         return {"statement": header, "lines": lines}
 
     @router.get(base + "/{statement_id}/orders", summary="The orders explaining each line, with their linked refunds")
-    def orders_api(who: Who, statement_id: StatementId, format: Format = "json") -> Any:
+    def orders_api(who: Who, statement_id: StatementId, format: Format = "json", bom: Bom = False) -> Any:
         header = header_for(who, statement_id)
         if header is None:
             return _not_found(statement_id)
@@ -131,7 +126,7 @@ def statements_router(store: "Store", principal: Callable[..., TokenInfo]) -> AP
         if nested:
             return {"statement": header, "orders": orders}
         return Response(
-            csv_text(orders),
+            ("\ufeff" if bom else "") + csv_text(orders),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="reelroi-statement-{statement_id}-orders.csv"'},
         )

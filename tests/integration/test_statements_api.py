@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from attribution import testing as kit
-from reelroi.api.app import Store, create_app
+from reelroi.api.app import Store, create_app, iter_routes
 from sinks.connection import connect
 from sinks.tokens import create_token
 
@@ -167,6 +167,8 @@ def test_lines_and_orders_equal_what_statements_show_prints(api: Any) -> None:
             assert csv.headers["content-type"] == "text/csv; charset=utf-8"
             assert f'filename="reelroi-statement-{sid}-orders.csv"' in csv.headers["content-disposition"]
             assert csv.text == api.show(sid, "--orders", "--format", "csv")
+            excel = api.get(creator, f"/api/v1/statements/{sid}/orders", format="csv", bom="true")
+            assert excel.content == b"\xef\xbb\xbf" + csv.content  # Excel reads the Chinese names right
 
     november = api.get("cr1", f"/api/v1/statements/{api.ids('cr1')['2026-11']}").json()
     assert november["statement"]["commission"] == "13.50"
@@ -212,3 +214,26 @@ def test_clawback_is_the_commission_refunds_took_back_not_the_refunded_sales(api
     assert api.get("admin", "/api/v1/commission/clawback", creator_id="cr2").json()["totals"]["clawback"] == "-8.00"
     assert api.get("cr1", "/api/v1/commission/clawback", creator_id="cr2").status_code == 403
     assert api.get("buyer", "/api/v1/commission/clawback").status_code == 403
+
+
+MINE = [
+    ("GET", "/api/v1/statements"),
+    ("GET", "/api/v1/statements/{statement_id}"),
+    ("GET", "/api/v1/statements/{statement_id}/orders"),
+    ("POST", "/api/v1/statements/close"),
+    ("GET", "/api/v1/commission/clawback"),
+]
+
+
+def test_every_route_of_this_module_needs_a_valid_token(api: Any) -> None:
+    routes = {
+        (m, p) for m, p in iter_routes(api.http.app) if p.startswith(("/api/v1/statements", "/api/v1/commission/"))
+    }
+    assert routes == set(MINE)  # these tests cover each of them
+    for method, path in MINE:
+        url = path.replace("{statement_id}", api.ids("cr1")["2026-10"])
+        for header in (None, "Bearer", "Bearer nope", "Basic abc", "Bearer rr_123_wrong"):
+            headers = {"Authorization": header} if header else {}
+            r = api.http.request(method, url, headers=headers, json={"period": "2026-11"} if method == "POST" else None)
+            assert r.status_code == 401, (method, path, header, r.text)
+            assert r.headers["www-authenticate"].startswith("Bearer")

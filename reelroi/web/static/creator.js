@@ -1,4 +1,7 @@
-/* The creator page (creator.html); a file of its own so the Content-Security-Policy can forbid inline script. */
+/* The creator page (creator.html); a file of its own so the Content-Security-Policy can forbid inline script.
+ * Cards, the daily chart and the commission tables; the statements are creator-statements.js, the
+ * creator's own words creator-kit.js. The clawback card and the red bars are the commission that
+ * refunds took back (/api/v1/commission/clawback), not the refunded sales. */
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
@@ -30,25 +33,28 @@
   function ratio(a, b) { a = RR.num(a); b = RR.num(b); return a != null && b ? a / b : null; }
 
   function renderCards() {
-    var T = data.totals;
+    var T = data.totals, C = data.clawback.totals;
     var active = data.plans.filter(function (r) { return Number(r.gross) || Number(r.refunds); }).length;
     setCard("card-commission", T.commission, RR.fmtMoney(T.commission), [RR.t("sub_rate"), RR.fmtPct(ratio(T.commission, T.net))]);
     setCard("card-gross", T.gross, RR.fmtMoney(T.gross), null);
-    setCard("card-refunds", T.refunds, (Number(T.refunds) > 0 ? "−" : "") + RR.fmtMoney(T.refunds),
-      [RR.t("sub_refund_rate"), RR.fmtPct(ratio(T.refunds, T.gross), 2)]);
-    $("card-refunds").classList.toggle("is-low", Number(T.refunds) > 0);
+    /* the commission taken back (negative), with the refunded sales it came from beside it */
+    setCard("card-clawback", C.clawback, RR.fmtMoney(C.clawback),
+      Number(C.refunds) ? [CR.t("sub_refunded_sales"), RR.fmtMoney(C.refunds)] : [CR.t("sub_clawback_none"), ""]);
+    $("card-clawback").classList.toggle("is-low", Number(C.clawback) < 0);
     setCard("card-net", T.net, RR.fmtMoney(T.net), null);
     setCard("card-plans", data.plans.length, RR.fmtCount(data.plans.length), [RR.t("sub_plans_active"), RR.fmtCount(active)]);
   }
 
   function renderChart() {
     var days = data.days;
+    var back = {};
+    data.clawback.rows.forEach(function (r) { back[r.date] = r.clawback; });
     Charts.combo($("chart-commission"), {
       labels: days.map(function (r) { return r.date; }),
       labelFormat: function (d) { return d.slice(5); },
       bars: [
         { key: "commission", name: RR.colLabel("commission"), color: "#4f46e5", values: days.map(function (r) { return RR.num(r.commission); }) },
-        { key: "refunds", name: RR.t("card_refunds"), color: "#f87171", values: days.map(function (r) { return -(RR.num(r.refunds) || 0); }) }
+        { key: "clawback", name: CR.t("series_clawback"), color: "#f87171", values: days.map(function (r) { return RR.num(back[r.date]) || 0; }) }
       ],
       yFormat: RR.fmtCompact,
       tipFormat: function (v) { return v == null ? "—" : RR.fmtMoney(v.toFixed(2)); },
@@ -94,9 +100,16 @@
     $("period").textContent = from && to ? from + " ~ " + to : RR.t("all_dates");
   }
 
+  /* The report's policy and as_of (the shared RR.renderMeta); before the API sends meta, what /me says. */
+  function renderPolicy() {
+    var meta = data.meta || { currency: me.currency, tz: me.tz };
+    if (RR.renderMeta) RR.renderMeta($("report-meta"), meta);
+  }
+
   function renderAll() {
+    CR.applyWords();
     if (!data) return;
-    renderCards(); renderChart(); renderTables(); renderPeriod();
+    renderPolicy(); renderCards(); renderChart(); renderTables(); renderPeriod();
   }
 
   function load() {
@@ -108,10 +121,12 @@
     Promise.all([
       RR.api("/api/v1/commission", withGroup(p, "day")),
       RR.api("/api/v1/commission", withGroup(p, "plan")),
-      RR.api("/api/v1/commission", withGroup(p, "detail"))
+      RR.api("/api/v1/commission", withGroup(p, "detail")),
+      RR.api("/api/v1/commission/clawback", p)
     ]).then(function (res) {
       if (mine !== seq) return;
-      data = { days: res[0].rows, totals: res[0].totals, plans: res[1].rows, detail: res[2].rows };
+      data = { days: res[0].rows, totals: res[0].totals, meta: res[0].meta, plans: res[1].rows, detail: res[2].rows,
+        clawback: res[3] };
       renderAll();
       document.body.setAttribute("data-loaded", String(mine));
     }).catch(function (err) {
@@ -146,13 +161,16 @@
     }).catch(function () { /* the page still works without the list */ });
   }
 
-  $("filters").addEventListener("submit", function (e) { e.preventDefault(); load(); });
+  function loadStatements() { return CreatorStatements.load(isAdmin() ? $("f-creator").value : null); }
+
+  $("filters").addEventListener("submit", function (e) { e.preventDefault(); load(); loadStatements(); });
   $("f-plan").addEventListener("change", load);
   $("reset").addEventListener("click", function () {
     ["f-from", "f-to", "f-creator", "table-filter"].forEach(function (id) { $(id).value = ""; });
     $("f-plan").value = "";
     if (tables["detail-table"]) tables["detail-table"].filter = "";
     load();
+    loadStatements();
   });
   $("csv-download").addEventListener("click", function () {
     var btn = $("csv-download");
@@ -162,11 +180,15 @@
       .then(function () { btn.disabled = false; });
   });
   RR.onLang(renderAll);
+  RR.onLang(CreatorStatements.redraw);
 
   RR.guard(["creator", "admin"]).then(function (m) {
     me = m;
     RR.applyI18n();
+    CR.applyWords();
+    CreatorStatements.init(m);
     loadLookups();
     load();
+    loadStatements();
   }).catch(function (err) { RR.showError(err.message || RR.t("err_generic")); });
 })();
