@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from attribution.engine import Engine, Record
 from attribution.outputs import EVENT_ID_DUPLICATE, ORDER_DUPLICATE, STATE_KEY_PREFIX, Outputs
 from attribution.policy import Policy
 from reelroi.progress import Progress
 from sinks.builds import building
+from sinks.compare import source_totals
 from sinks.connection import command
 from sinks.writer import ALL_TABLES, DERIVED_TABLES, ClickHouseSink
 
@@ -77,7 +80,36 @@ def replay(sink: ClickHouseSink, policy: Policy, batches: Iterable[list[Record]]
     return stats
 
 
-def reattribute(sink: ClickHouseSink, policy: Policy) -> ReplayStats:
+class _DryRun(Exception):
+    """Raised inside a dry run's build so that it is dropped, never switched in."""
+
+
+@dataclass
+class DryRun:
+    """What ``reattribute`` would change: per-source totals now and under the new policy."""
+
+    stats: ReplayStats
+    before: dict[tuple[str, str], dict[str, Any]]
+    after: dict[tuple[str, str], dict[str, Any]]
+
+
+def dry_run(sink: ClickHouseSink, policy: Policy) -> DryRun:
+    """``reelroi reattribute --dry-run``: build under ``policy`` beside the live tables, compare, drop the build."""
+    before = source_totals(sink.client, sink.db)
+    found: list[DryRun] = []
+
+    def compare(stats: ReplayStats, names: dict[str, str]) -> None:
+        found.append(DryRun(stats, before, source_totals(sink.client, sink.db, names)))
+        raise _DryRun
+
+    with contextlib.suppress(_DryRun):
+        reattribute(sink, policy, inspect=compare)
+    return found[0]
+
+
+def reattribute(
+    sink: ClickHouseSink, policy: Policy, inspect: Callable[[ReplayStats, dict[str, str]], None] | None = None
+) -> ReplayStats:
     """``reelroi reattribute``: rebuild derived tables from the stored event log under ``policy``.
 
     Structural rejections and by-event_id duplicates are facts about input
@@ -96,6 +128,8 @@ def reattribute(sink: ClickHouseSink, policy: Policy) -> ReplayStats:
                 yield [Record(origin, raw) for origin, raw in block]
 
         stats = run(Engine(policy), target, build.alive(batches()), Progress("reattribute"))
+        if inspect is not None:  # a dry run looks at the build, then raises: nothing is switched in
+            inspect(stats, build.names)
     return stats
 
 
