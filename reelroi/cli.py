@@ -161,8 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="broker + worker + embedded ClickHouse with live traffic and a live ROI table")
     _add_db(p, env)
-    p.add_argument("--minutes", type=float, default=3.0, help="how long to stream (default 3)")
-    p.add_argument("--rate", type=int, default=3000, help="events/s of generated live traffic (default 3000)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=float(os.environ.get("REELROI_DEMO_MINUTES", "3")),
+        help=_env_help("how long to stream", "REELROI_DEMO_MINUTES", 3),
+    )
+    p.add_argument(
+        "--rate",
+        type=int,
+        default=int(os.environ.get("REELROI_DEMO_RATE", "3000")),
+        help=_env_help("events/s of generated live traffic (about)", "REELROI_DEMO_RATE", 3000),
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=int(os.environ.get("REELROI_DEMO_SEED", "42")),
+        help=_env_help("seed of the generated traffic: the same seed, the same traffic", "REELROI_DEMO_SEED", 42),
+    )
 
     p = sub.add_parser("topics", help="create the topics (idempotent)")
     p.add_argument("action", choices=("create",))
@@ -451,7 +467,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     client, db = _open_store(args.db)
     sink = ClickHouseSink(client, db)
     clear(sink, policy)
-    return run_demo(sink, policy, args.minutes, args.rate)
+    return run_demo(sink, policy, args.minutes, args.rate, args.seed)
 
 
 def cmd_topics(args: argparse.Namespace) -> int:

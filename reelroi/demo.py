@@ -3,6 +3,10 @@
 The worker is the real faust worker (same agent, engine and sink). The table
 is drawn by a timer inside the worker's own process, because the embedded
 ClickHouse is one process at a time; queries and writes share one lock.
+
+The traffic is ``reelroi.generator.live``: the generator's world at the wall
+clock, each line sent when the clock reaches its ``ts``, for the whole run, the
+same for the same ``--seed``.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -22,13 +27,15 @@ import faust
 
 from attribution.policy import Policy
 from reelroi.formatting import money, roi
-from reelroi.generator import GeneratorConfig, generate
+from reelroi.generator import GeneratorConfig, live
 from sinks.analytics import RoiFilter, roi_grouped, roi_totals
 from sinks.writer import ClickHouseSink
 from streams.attributor import Attributor
 from streams.broker import EmbeddedBroker
 from streams.produce import create_topics, produce
 from streams.worker import KafkaSettings, build_app
+
+LOCAL = timezone(timedelta(hours=8))  # the demo's traffic is Asia/Shanghai's
 
 
 @dataclass
@@ -37,6 +44,7 @@ class DemoState:
     started: float = 0.0
     last_events: int = 0
     last_at: float = 0.0
+    latest_due: int = 0  # the second the latest line sent was due at (its ts)
     done_producing: bool = False
 
 
@@ -59,46 +67,60 @@ def render(attributor: Attributor, state: DemoState, minutes: float) -> str:
     state.last_events, state.last_at = attributor.events, now
     lag = max(0, state.produced - attributor.events)
     elapsed = now - state.started
+    latest = datetime.fromtimestamp(state.latest_due, LOCAL).strftime("%H:%M:%S") if state.latest_due else "-"
     lines = [
         f"reelroi demo  {elapsed:5.0f}s / {minutes * 60:.0f}s   produced {state.produced:,}   "
-        f"processed {attributor.events:,}   {rate:,.0f} events/s   lag {lag:,}",
+        f"processed {attributor.events:,}   {rate:,.0f} events/s   lag {lag:,}   latest event {latest} (UTC+8)",
         "",
-        f"{'campaign':<10} {'platform':<9} {'spend':>12} {'revenue':>12} {'D0 ROI':>8} {'new users':>10}  name",
+        f"{'campaign':<10} {'platform':<9} {'spend':>11} {'D0 revenue':>11} {'D0 ROI':>7} "
+        f"{'total rev.':>11} {'total ROI':>9} {'new users':>9}  name",
     ]
     for row in top:
-        lines.append(
-            f"{row['source_id']:<10} {row['platform']:<9} {_money(row['spend']):>12} "
-            f"{_money(row['revenue_total']):>12} {_roi(row['revenue_d0'], row['spend']):>8} "
-            f"{row['new_users']:>10,}  {row['name'][:40]}"
-        )
+        lines.append(_row(row["source_id"], row["platform"], row, row["name"] or row["source_id"]))
     if totals:
-        lines += [
-            "",
-            f"{'all':<10} {'':<9} {_money(totals['spend']):>12} {_money(totals['revenue_total']):>12} "
-            f"{_roi(totals['revenue_d0'], totals['spend']):>8} {totals['new_users']:>10,}",
-        ]
+        lines += ["", _row("all", "", totals, "")]
+    lines += ["", "money in CNY; cohort days in Asia/Shanghai; D0 = revenue on the day of acquisition"]
     return "\n".join(lines)
 
 
-def _producer(bootstrap: str, prefix: str, rate: int, state: DemoState, stop: threading.Event) -> None:
-    lines = generate(
-        GeneratorConfig(seed=int(time.time()) % 1000, start_date=date.today(), days=1, users_per_day=40_000)
+def _row(label: str, platform: str, r: dict[str, Any], name: str) -> str:
+    return (
+        f"{label:<10} {platform:<9} {_money(r['spend']):>11} {_money(r['revenue_d0']):>11} "
+        f"{_roi(r['revenue_d0'], r['spend']):>7} {_money(r['revenue_total']):>11} "
+        f"{_roi(r['revenue_total'], r['spend']):>9} {r['new_users']:>9,}  {name[:40]}".rstrip()
     )
+
+
+def demo_traffic(seed: int, begin: int, rate: int) -> Iterator[tuple[int, bytes]]:
+    """The demo's traffic from epoch second ``begin``: ``(second due, line)``, the same for the same arguments."""
+    # Every configured campaign has a name here; the two-day horizon outlasts any demo started before midnight.
+    return live(GeneratorConfig(seed=seed, days=2, named_share=1.0), begin, rate)
+
+
+def _producer(bootstrap: str, prefix: str, seed: int, rate: int, state: DemoState, stop: threading.Event) -> None:
+    """Send each line when the wall clock reaches the second it is due (its ts), in batches of one second."""
     batch: list[bytes] = []
-    tick = time.perf_counter()
-    for line in lines:
-        if stop.is_set():
-            break
-        batch.append(line)
-        if len(batch) >= max(1, rate // 4):
+    try:
+        for due, line in demo_traffic(seed, int(time.time()), rate):
+            if stop.is_set():
+                break
+            if due > time.time():
+                if batch:
+                    state.produced += produce(bootstrap, prefix, batch)
+                    batch = []
+                stop.wait(max(0.0, due - time.time()))
+            batch.append(line)
+            state.latest_due = due
+            if len(batch) >= 5000:
+                state.produced += produce(bootstrap, prefix, batch)
+                batch = []
+        if batch and not stop.is_set():
             state.produced += produce(bootstrap, prefix, batch)
-            batch = []
-            tick += 0.25
-            time.sleep(max(0.0, tick - time.perf_counter()))
-    state.done_producing = True
+    finally:
+        state.done_producing = True
 
 
-def run_demo(sink: ClickHouseSink, policy: Policy, minutes: float, rate: int) -> int:
+def run_demo(sink: ClickHouseSink, policy: Policy, minutes: float, rate: int, seed: int = 42) -> int:
     """Start everything, stream for ``minutes``, draw the table every 2 s, then summarise."""
     broker = EmbeddedBroker().start()
     settings = KafkaSettings(bootstrap=broker.bootstrap, topic_prefix="demo.", partitions=3, batch_within_s=0.5)
@@ -108,7 +130,7 @@ def run_demo(sink: ClickHouseSink, policy: Policy, minutes: float, rate: int) ->
     state = DemoState(started=time.time())
     stop = threading.Event()
     producer = threading.Thread(
-        target=_producer, args=(settings.bootstrap, settings.topic_prefix, rate, state, stop), daemon=True
+        target=_producer, args=(settings.bootstrap, settings.topic_prefix, seed, rate, state, stop), daemon=True
     )
     interactive = sys.stdout.isatty()
 
@@ -124,15 +146,19 @@ def run_demo(sink: ClickHouseSink, policy: Policy, minutes: float, rate: int) ->
             stop.set()
             os.kill(os.getpid(), signal.SIGTERM)
 
+    runner = faust.Worker(app, loglevel="ERROR", quiet=True, redirect_stdouts=False)
+    # faust draws a progress spinner on a terminal whatever ``quiet`` says (faust/worker.py creates it in
+    # __init__ and feeds it every log record); at shutdown it spills sprites over the table.
+    runner.spinner = None
     try:
-        faust.Worker(app, loglevel="ERROR", quiet=True, redirect_stdouts=False).execute_from_commandline()
+        runner.execute_from_commandline()
     except SystemExit:
         pass
     finally:
         stop.set()
         broker.stop()
     print(
-        f"\nsummary: produced {state.produced:,} events, processed {attributor.events:,} in {attributor.batches:,} "
+        f"\nsummary: seed {seed}, produced {state.produced:,} events, processed {attributor.events:,} in {attributor.batches:,} "
         f"batches; the database stays in place: reelroi roi / reelroi serve read it",
         file=sys.stderr,
     )

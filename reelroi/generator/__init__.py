@@ -41,12 +41,13 @@ from random import Random
 
 from reelroi.generator.config import GeneratorConfig
 from reelroi.generator.encoding import Clock
+from reelroi.generator.live import live
 from reelroi.generator.sizing import fixed_lines, lines_per_user
 from reelroi.generator.stream import run
 from reelroi.generator.traffic import Traffic
 from reelroi.generator.world import World
 
-__all__ = ["GeneratorConfig", "generate"]
+__all__ = ["GeneratorConfig", "generate", "live"]
 
 
 def generate(cfg: GeneratorConfig) -> Iterator[bytes]:
@@ -57,6 +58,8 @@ def generate(cfg: GeneratorConfig) -> Iterator[bytes]:
         raise ValueError("campaigns, plans and users_per_day must be >= 0")
     if not (0 <= cfg.malformed_share < 0.5 and 0 <= cfg.duplicate_share < 0.5):
         raise ValueError("malformed_share and duplicate_share must be in [0, 0.5)")
+    if not 0 <= cfg.named_share <= 1:
+        raise ValueError("named_share must be in [0, 1]")
     return _generate(cfg)
 
 

@@ -19,3 +19,4 @@ class GeneratorConfig:
     users_per_day: int = 20_000
     malformed_share: float = 0.002  # share of malformed lines
     duplicate_share: float = 0.01  # share of exact duplicate lines (producer retries)
+    named_share: float = 0.9  # share of configured campaigns that carry a name (SPEC: optional)

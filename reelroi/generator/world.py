@@ -116,7 +116,7 @@ class World:
                 "drama_id": src.drama,
                 "buyer_id": f"b{rng.randrange(n_buyers) + 1:02d}",
             }
-            if rng.random() < 0.9:
+            if rng.random() < cfg.named_share:
                 ev["name"] = self._campaign_name(rng, platform, i)
             if rng.random() < 0.3:
                 ev["schema_version"] = 1

@@ -1,31 +1,142 @@
-"""``reelroi demo`` end to end: broker, worker, embedded ClickHouse, live table, clean stop."""
+"""``reelroi demo`` end to end: broker, worker, embedded ClickHouse, live table, clean stop.
+
+The first run is on a pseudo-terminal, as a person runs it: that is where faust
+draws its spinner. Its traffic must last the whole run, dated at the wall
+clock; a second run with the same ``--seed`` must send the same traffic.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
+from faust.utils.terminal.spinners import SPINNERS
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "reelroi.cli"]
+CONFIG = ("campaign", "promotion_plan", "fx_rate")
+TIME_FIELDS = ("ts", "period_start", "effective_date")
+
+_EVENTS = """
+import json, sys
+from sinks.connection import connect, database_of
+dsn = sys.argv[1]
+client, db = connect(dsn), database_of(dsn)
+rows = client.query(
+    f"SELECT event_id, type, toUnixTimestamp64Micro(ts) DIV 1000000, raw FROM {db}.events FINAL"
+).result_rows
+print(json.dumps([list(r) for r in rows]))
+"""
 
 
-def test_demo_streams_draws_the_table_and_leaves_a_queryable_database(tmp_path: Path) -> None:
-    dsn = f"chdb://{tmp_path / 'db'}"
-    done = subprocess.run(
-        [*CLI, "demo", "--db", dsn, "--minutes", "0.3", "--rate", "1500"],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=180,
-    )
-    out = done.stdout.decode()
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
+@dataclass
+class Run:
+    dsn: str
+    output: str  # stdout and stderr as the terminal showed them
+    started: float
+    ended: float
+    events: dict[str, tuple[str, int, str]]  # event_id -> (type, ts in epoch seconds, raw line)
+
+
+def _on_a_terminal(args: list[str], cwd: Path, timeout: float) -> tuple[int, str]:
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, cwd=cwd, stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the follower side closed: the process is gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
+
+
+def _events(dsn: str, cwd: Path) -> dict[str, tuple[str, int, str]]:
+    out = subprocess.run([sys.executable, "-c", _EVENTS, dsn], cwd=cwd, capture_output=True, check=True)
+    return {eid: (kind, ts, raw) for eid, kind, ts, raw in json.loads(out.stdout)}
+
+
+def _demo(tmp: Path, minutes: float, terminal: bool) -> Run:
+    dsn = f"chdb://{tmp / 'db'}"
+    args = [*CLI, "demo", "--db", dsn, "--minutes", str(minutes), "--rate", "1500", "--seed", "11"]
+    started = time.time()
+    if terminal:
+        code, output = _on_a_terminal(args, tmp, timeout=240)
+    else:
+        done = subprocess.run(args, cwd=tmp, capture_output=True, timeout=240)
+        code, output = done.returncode, done.stdout.decode() + done.stderr.decode()
+    ended = time.time()
+    assert code == 0, output[-3000:]
+    return Run(dsn, output, started, ended, _events(dsn, tmp))
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return _demo(tmp_path_factory.mktemp("demo1"), 0.5, terminal=True)
+
+
+def test_demo_streams_draws_the_table_and_leaves_a_queryable_database(first: Run, tmp_path: Path) -> None:
+    out = first.output
     assert "reelroi demo" in out and "events/s" in out and "lag" in out
-    assert "D0 ROI" in out and "\nall " in out
-    assert "summary: produced" in done.stderr.decode()
-    roi = subprocess.run([*CLI, "roi", "--db", dsn, "--format", "json"], cwd=tmp_path, capture_output=True)
+    for column in ("spend", "D0 revenue", "D0 ROI", "total rev.", "total ROI", "new users", "name"):
+        assert column in out
+    assert "\nall " in out and "money in CNY" in out
+    assert "summary: seed 11, produced" in out
+    roi = subprocess.run([*CLI, "roi", "--db", first.dsn, "--format", "json"], cwd=tmp_path, capture_output=True)
     rows = json.loads(roi.stdout)
     assert any(r["source_kind"] == "campaign" and r["spend"] != "0.00" for r in rows)
+
+
+def test_the_terminal_stays_clean(first: Run) -> None:
+    sprites = {s.strip() for spinner in SPINNERS for s in spinner}
+    dirt = sorted(s for s in sprites if s in first.output)
+    assert not dirt, f"faust spinner sprites on the terminal: {dirt}"
+    assert "➢" not in first.output and "\b" not in first.output  # "starting➢", "stopping➢", backspaces
+
+
+def test_traffic_lasts_the_whole_run_at_the_wall_clock(first: Run) -> None:
+    traffic = [ts for kind, ts, _ in first.events.values() if kind not in CONFIG]
+    assert len(traffic) > 10_000
+    # The demo's own clock starts after the broker and worker are up, so its end is later than
+    # started + duration; its lines are sent when the clock reaches their ts, never before.
+    assert max(traffic) >= first.started + 30 - 5, "the traffic ran dry before the end"
+    assert max(traffic) <= first.ended, "events dated ahead of the clock"
+    late = sorted(traffic)[len(traffic) // 100]  # the 1st percentile: late deliveries aside
+    assert late >= first.started - 120, "events dated well before the run"
+
+
+def _without_times(raw: str) -> dict[str, Any]:
+    ev = orjson.loads(raw)
+    return {k: v for k, v in ev.items() if k not in TIME_FIELDS}
+
+
+def test_the_same_seed_sends_the_same_traffic(first: Run, tmp_path: Path) -> None:
+    second = _demo(tmp_path, 0.25, terminal=False)
+    config = {eid: raw for eid, (kind, _, raw) in first.events.items() if kind in ("campaign", "promotion_plan")}
+    assert config and config == {
+        eid: raw for eid, (kind, _, raw) in second.events.items() if kind in ("campaign", "promotion_plan")
+    }
+    # The same users, clicks and money with the same ids, at times moved by the difference of the starts.
+    common = [eid for eid, ev in first.events.items() if ev[0] not in CONFIG and eid in second.events]
+    assert len(common) > 5_000
+    differ = [eid for eid in common if _without_times(first.events[eid][2]) != _without_times(second.events[eid][2])]
+    assert not differ, differ[:5]

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from reelroi.generator import GeneratorConfig, generate
+from reelroi.generator import GeneratorConfig, generate, live
 
 SMALL = GeneratorConfig(seed=7, days=3, users_per_day=3_000, campaigns=12, plans=6)
 
@@ -345,3 +345,43 @@ def test_output_is_pinned_byte_for_byte(cfg: GeneratorConfig) -> None:
         digest.update(line)
         lines += 1
     assert (lines, digest.hexdigest()) == _PINNED[cfg]
+
+
+# ---------------------------------------------------------------- live traffic (reelroi demo)
+
+_BEGIN = 1_796_130_000  # 2026-12-01 21:40 in Asia/Shanghai, mid-minute
+
+
+def _live(seed: int, seconds: int, begin: int = _BEGIN) -> list[tuple[int, bytes]]:
+    out = []
+    for due, line in live(GeneratorConfig(seed=seed, days=2, named_share=1.0), begin, 400):
+        if due >= begin + seconds:
+            break
+        out.append((due, line))
+    return out
+
+
+def test_live_traffic_is_due_at_its_ts_never_before_and_lasts() -> None:
+    lines = _live(5, 150)
+    dues = [due for due, _ in lines]
+    assert dues == sorted(dues) and dues[0] >= _BEGIN and dues[-1] >= _BEGIN + 145
+    assert 150 * 400 / 3 < len(lines) < 150 * 400 * 3  # about the rate asked for
+    events = []
+    for due, line in lines:
+        try:
+            ev = orjson.loads(line)
+            ts = datetime.fromisoformat(ev["ts"])
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+            continue  # malformed on purpose
+        if ts.tzinfo is not None:
+            assert ts.timestamp() <= due
+            events.append(ev)
+    kinds = Counter(ev["type"] for ev in events)
+    assert kinds["ad_spend"] and kinds["payment"] and kinds["redirect"] and kinds["impression"]
+    campaigns = [ev for ev in events if ev["type"] == "campaign"]
+    assert campaigns and all(ev.get("name") for ev in campaigns)  # every configured campaign is named
+
+
+def test_live_traffic_is_the_same_for_the_same_seed() -> None:
+    assert _live(5, 70) == _live(5, 70)
+    assert _live(5, 70) != _live(6, 70)
