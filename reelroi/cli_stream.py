@@ -1,0 +1,157 @@
+"""The streaming commands: ``broker``, ``topics``, ``worker``, ``demo``, ``produce``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from attribution.policy import Policy
+from reelroi.cli_common import add_db, add_max_line, add_policy, env_help, open_store, policy_from
+from reelroi.settings import ReelroiSettings
+
+
+def add_stream_commands(sub: Any, env: ReelroiSettings) -> None:
+    """The streaming subcommands' parsers."""
+    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu, in memory) in the foreground")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("REELROI_BROKER_PORT", "9092")),
+        help=env_help("port on 127.0.0.1", "REELROI_BROKER_PORT", 9092),
+    )
+
+    def _add_kafka(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--bootstrap",
+            default=os.environ.get("REELROI_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+            help=env_help("Kafka bootstrap servers", "REELROI_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        )
+        q.add_argument(
+            "--topic-prefix",
+            default=os.environ.get("REELROI_KAFKA_TOPIC_PREFIX", "reelroi."),
+            help=env_help("topic name prefix", "REELROI_KAFKA_TOPIC_PREFIX", "reelroi."),
+        )
+
+    p = sub.add_parser("worker", help="run the faust-streaming attribution worker (Kafka -> ClickHouse)")
+    add_db(p, env)
+    add_policy(p, env)
+    _add_kafka(p)
+    add_max_line(p, env)
+
+    p = sub.add_parser("demo", help="broker + worker + embedded ClickHouse with live traffic and a live ROI table")
+    add_db(p, env)
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=float(os.environ.get("REELROI_DEMO_MINUTES", "3")),
+        help=env_help("how long to stream", "REELROI_DEMO_MINUTES", 3),
+    )
+    p.add_argument(
+        "--rate",
+        type=int,
+        default=int(os.environ.get("REELROI_DEMO_RATE", "3000")),
+        help=env_help("events/s of generated live traffic (about)", "REELROI_DEMO_RATE", 3000),
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=int(os.environ.get("REELROI_DEMO_SEED", "42")),
+        help=env_help("seed of the generated traffic: the same seed, the same traffic", "REELROI_DEMO_SEED", 42),
+    )
+
+    p = sub.add_parser("topics", help="create the topics (idempotent)")
+    p.add_argument("action", choices=("create",))
+    _add_kafka(p)
+    p.add_argument("--partitions", type=int, default=6)
+
+    p = sub.add_parser("produce", help="publish JSON-lines events to Kafka, keyed for partitioning")
+    p.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines files (.gz allowed, - for stdin)")
+    _add_kafka(p)
+    p.add_argument(
+        "--compression",
+        choices=("none", "gzip", "snappy", "lz4", "zstd"),
+        default=os.environ.get("REELROI_KAFKA_COMPRESSION", "none"),
+        help=env_help("record-batch compression codec", "REELROI_KAFKA_COMPRESSION", "none"),
+    )
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from streams.broker import run_foreground
+
+    return run_foreground(args.port)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from reelroi.replay import policy_settings
+    from sinks.writer import ClickHouseSink
+    from streams.metrics import serve_metrics
+    from streams.produce import create_topics
+    from streams.watcher import start_watcher
+    from streams.worker import KafkaSettings, build_app
+
+    policy = policy_from(args)
+    settings = KafkaSettings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
+    client, db = open_store(args.db)
+    sink = ClickHouseSink(client, db)
+    sink.save_settings(policy_settings(policy))
+    create_topics(settings.bootstrap, settings.topic_prefix, settings.partitions)
+    worker = build_app(settings, sink, policy, max_line=args.max_line_bytes)
+    serve_metrics()
+    start_watcher(client, db, policy, worker.attributor.lock)
+    loglevel = os.environ.get("REELROI_LOG_LEVEL", "WARN")
+    runner = faust.Worker(worker.app, loglevel=loglevel, quiet=True)
+    runner.spinner = None  # faust draws its spinner on a terminal whatever quiet says; it spills into logs
+    runner.execute_from_commandline()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from reelroi.demo import run_demo
+    from reelroi.replay import clear
+    from sinks.writer import ClickHouseSink
+
+    policy = Policy()
+    client, db = open_store(args.db)
+    sink = ClickHouseSink(client, db)
+    clear(sink, policy)
+    return run_demo(sink, policy, args.minutes, args.rate, args.seed)
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.produce import create_topics
+
+    created = create_topics(args.bootstrap, args.topic_prefix, args.partitions)
+    print(
+        f"created {len(created)} topics" + (f": {', '.join(created)}" if created else " (all existed)"), file=sys.stderr
+    )
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from reelroi.progress import Progress
+    from reelroi.sources_io import check_inputs, read_records
+    from streams.produce import Tally, create_topics, produce, sendable
+
+    check_inputs(args.files)
+    create_topics(args.bootstrap, args.topic_prefix)
+    progress = Progress("produce")
+    tally = Tally()
+    records = (record for batch in read_records(args.files) for record in batch)
+    produce(args.bootstrap, args.topic_prefix, sendable(records, tally), progress.advance, args.compression, tally)
+    progress.close()
+    print(f"produced to {args.bootstrap} ({progress.rate():,.0f} lines/s): {tally.summary()}", file=sys.stderr)
+    return 1 if tally.failed else 0
+
+
+STREAM_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "broker": cmd_broker,
+    "topics": cmd_topics,
+    "worker": cmd_worker,
+    "demo": cmd_demo,
+    "produce": cmd_produce,
+}
