@@ -217,7 +217,8 @@ CHART_SERIES = """
 const chart = echarts.getInstanceByDom(document.getElementById(arguments[0]));
 if (!chart) return null;
 const opt = chart.getOption();
-const axis = a => (a || []).map(x => ({type: x.type, data: x.data || null, min: x.min ?? null, max: x.max ?? null}));
+const axis = a => (a || []).map(x => ({type: x.type, data: x.data || null, min: x.min ?? null, max: x.max ?? null,
+  ticks: (x.axisLabel && x.axisLabel.customValues) || null}));
 return {
   series: (opt.series || []).map(s => ({id: s.id, type: s.type, name: s.name,
     data: (s.data || []).map(d => (d !== null && typeof d === 'object' && !Array.isArray(d)) ? d.value : d)})),

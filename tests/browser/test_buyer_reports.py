@@ -136,7 +136,9 @@ def test_curve_points_equal_the_curve_api_on_a_day_axis(site: Site, browser: Any
     total = next(p for p in api["points"] if p["offset"] is None)
     ((x, y),) = series(curve, "total")
     assert x > 7 and y == float(total["roi"])
-    assert curve["xAxis"][0]["max"] == x
+    # labelled at the days themselves (and the total after a gap), inside the axis' range
+    assert curve["xAxis"][0]["ticks"] == [p["offset"] for p in api["points"][:-1]] + [x]
+    assert curve["xAxis"][0]["min"] < 0 and curve["xAxis"][0]["max"] > x
     # each point counts only the cohorts old enough for it, and says how many
     assert all(isinstance(p["cohorts"], int) for p in api["points"])
     assert [p["cohorts"] for p in days] == sorted((p["cohorts"] for p in days), reverse=True)

@@ -152,10 +152,11 @@
     box.setAttribute("data-current", cur == null ? "" : String(cur));
     box.setAttribute("data-previous", prev == null ? "" : String(prev));
     box.title = t("cmp_range", { a: cmp.current.from + " ~ " + cmp.current.to, b: cmp.previous.from + " ~ " + cmp.previous.to });
+    box.appendChild(el("span", { "class": "cur-label", text: t("cmp_cur_" + cmp.period) }));
     box.appendChild(el("b", { "class": "cur", text: format(cur) }));
     box.appendChild(el("span", { "class": "chg " + (d == null ? "flat" : d >= 0 ? "up" : "down"),
       text: d == null ? "—" : (d >= 0 ? "▲ " : "▼ ") + RR.fmtPct(Math.abs(d)) }));
-    box.appendChild(el("span", { "class": "prev", text: t("cmp_prev") + " " + format(prev) }));
+    box.appendChild(el("span", { "class": "prev", text: t("cmp_prev_" + cmp.period) + " " + format(prev) }));
   }
 
   /* ---------------------------------------------------------------- exports

@@ -52,9 +52,9 @@
     return { trigger: trigger, formatter: formatter, padding: 0, borderWidth: 0, backgroundColor: "transparent",
       extraCssText: "box-shadow:none", confine: true };
   }
-  function refLine(y, label) {
+  function refLine(y, label, where) {
     return { silent: true, symbol: "none", lineStyle: { color: REF, type: "dashed", width: 1.2 },
-      label: { formatter: label, position: "insideEndTop", color: AXIS, fontSize: 11 }, data: [{ yAxis: y }] };
+      label: { formatter: label, position: where || "insideEndTop", color: AXIS, fontSize: 11 }, data: [{ yAxis: y }] };
   }
   function valueAxis(format, extra) {
     return Object.assign({ type: "value", axisLabel: { color: AXIS, fontSize: 11, formatter: format },
@@ -106,13 +106,13 @@
     if (!days.length && !total) return empty(node, spec.emptyText, height);
     var last = Math.max.apply(null, spec.points.map(function (p) { return p.offset == null ? 0 : p.offset; }));
     var totalX = last + Math.max(2, Math.ceil(last * 0.25));
-    var byX = {};
-    spec.points.forEach(function (p) { byX[p.offset == null ? totalX : p.offset] = p; });
+    var byX = {}, ticks = [];
+    spec.points.forEach(function (p) { var x = p.offset == null ? totalX : p.offset; byX[x] = p; ticks.push(x); });
     var roiOf = function (p) { return RR.num(p.roi); };
     var series = [{ id: "curve", name: "ROI", type: "line", data: days.map(function (p) { return [p.offset, roiOf(p)]; }),
       itemStyle: { color: spec.color }, lineStyle: { width: 2.5 }, symbolSize: 8, areaStyle: { opacity: 0.08 },
       label: { show: true, position: "top", color: INK, fontSize: 11, formatter: function (it) { return spec.pointFormat(it.value[1]); } },
-      markLine: spec.ref != null ? refLine(spec.ref, spec.refLabel) : undefined }];
+      markLine: spec.ref != null ? refLine(spec.ref, spec.refLabel, "insideMiddleTop") : undefined }];
     if (total) {
       series.push({ id: "total", name: spec.dayLabel(total), type: "scatter", data: [[totalX, roiOf(total)]], symbol: "diamond",
         symbolSize: 12, itemStyle: { color: spec.totalColor || "#0f172a" },
@@ -124,9 +124,9 @@
         var p = byX[it.value[0]];
         return tip(spec.dayLabel(p), [[it.color, "ROI", spec.pointFormat(it.value[1])]].concat(spec.extra ? spec.extra(p) : []));
       }),
-      xAxis: { type: "value", min: 0, max: totalX, interval: 1, splitLine: { show: false },
-        axisLine: { lineStyle: { color: "#cbd5e1" } }, axisTick: { show: false },
-        axisLabel: { color: AXIS, fontSize: 11, showMinLabel: true, showMaxLabel: true,
+      xAxis: { type: "value", min: -0.4, max: totalX + 0.4, splitLine: { show: false },
+        axisLine: { lineStyle: { color: "#cbd5e1" } }, axisTick: { show: true, customValues: ticks },
+        axisLabel: { color: AXIS, fontSize: 11, customValues: ticks,
           formatter: function (v) { var p = byX[v]; return p ? spec.dayLabel(p) : ""; } } },
       yAxis: valueAxis(spec.yFormat, { scale: false }),
       series: series
