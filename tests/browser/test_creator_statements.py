@@ -6,15 +6,23 @@ clawback card is the commission refunds took back (not the refunded sales),
 the statements list is the token's own, and a statement opens to its lines
 and orders, with the API's CSV as the download. The strict CSP holds throughout.
 
-Screenshot: docs/screenshots/creator-statement.png (a statement opened).
+A second server (``settled``) holds a small hand-made history: October closed,
+then a late payment and refunds dated in October arrive and November is
+closed, so its statement carries an adjustment line for October. Its figures
+are known exactly (the same as tests/integration/test_statements_api.py).
+
+Screenshot: docs/screenshots/creator-statement.png (November's statement opened).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,9 +35,11 @@ if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exi
     pytest.skip("browser tests need /usr/bin/chromium and /usr/bin/chromedriver", allow_module_level=True)
 
 pytest.importorskip("selenium.webdriver", reason="browser tests need selenium (pip install -e '.[dev]')")
-from pages_kit import Site, open_as  # noqa: E402
+from pages_kit import REELROI, Site, _cli, _free_port, open_as  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from attribution import testing as kit  # noqa: E402
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 RECORD_VIOLATIONS = """
@@ -50,6 +60,85 @@ if (!chart) return null;
 const opt = chart.getOption();
 return {labels: opt.xAxis[0].data, series: Object.fromEntries(opt.series.map(s => [s.id, s.data]))};
 """
+
+
+def plan_user(user: str, plan: str, day: str) -> list[bytes]:
+    device = f"dev-{user}"
+    return [
+        kit.click(ts=f"{day}T09:00:00+08:00", device_id=device, plan_id=plan),
+        kit.redirect(ts=f"{day}T09:05:00+08:00", user_id=user, device_id=device),
+    ]
+
+
+def pay(order: str, user: str, ts: str, amount: str, drama: str = "dr1") -> bytes:
+    return kit.payment(event_id=f"pay-{order}", order_id=order, user_id=user, ts=ts, amount=amount, drama_id=drama)
+
+
+OCTOBER = [
+    kit.plan(plan_id="pB", creator_id="cr1", drama_id="dr1", commission_rate="0.3", ts="2026-10-01T00:00:00Z"),
+    kit.plan(plan_id="pC", creator_id="cr1", drama_id="dr2", commission_rate="0.2", ts="2026-10-01T00:00:00Z"),
+    *plan_user("u1", "pB", "2026-10-05"),
+    pay("o1", "u1", "2026-10-05T10:00:00+08:00", "100"),
+    *plan_user("u2", "pC", "2026-10-10"),
+    pay("o2", "u2", "2026-10-10T10:00:00+08:00", "50", "dr2"),
+    kit.refund(event_id="r-o2", order_id="o2", ts="2026-10-12T10:00:00+08:00", amount="10"),
+    pay("o4", "u1", "2026-11-01T00:30:00+08:00", "20"),  # the data's clock is past October
+]
+LATER = [
+    pay("o5", "u1", "2026-10-20T10:00:00+08:00", "30"),  # October, arriving after it was closed
+    kit.refund(event_id="r-o1", order_id="o1", ts="2026-10-25T10:00:00+08:00", amount="40"),
+    pay("o6", "u2", "2026-11-05T10:00:00+08:00", "60", "dr2"),
+    kit.refund(event_id="r-o4", order_id="o4", ts="2026-11-10T10:00:00+08:00", amount="5"),
+    kit.ad_unlock(event_id="iaa-dec", user_id="u1", ts="2026-12-01T01:00:00+08:00"),  # the clock past November
+]
+
+
+@contextlib.contextmanager
+def serving(dsn: str, work: Path) -> Iterator[str]:
+    """``reelroi serve`` on ``dsn`` until the block ends; yields its base URL."""
+    port = _free_port()
+    with (work / "serve.log").open("wb") as log:
+        server = subprocess.Popen(
+            [*REELROI, "serve", "--db", dsn, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2) as res:
+                        if res.status == 200:
+                            break
+                assert server.poll() is None and time.monotonic() < deadline, (work / "serve.log").read_text()
+                time.sleep(0.2)
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+@pytest.fixture(scope="module")
+def settled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """October closed, late October money and November's, November closed; a token for creator cr1."""
+    work = tmp_path_factory.mktemp("settled")
+    dsn = f"chdb://{work / 'db'}"
+    first, both = work / "october.jsonl", work / "all.jsonl"
+    first.write_bytes(b"\n".join(OCTOBER) + b"\n")
+    both.write_bytes(b"\n".join([*OCTOBER, *LATER]) + b"\n")
+    _cli("replay", str(first), "--db", dsn, cwd=work)
+    _cli("statements", "close", "--period", "2026-10", "--db", dsn, cwd=work)
+    _cli("replay", str(both), "--db", dsn, cwd=work)
+    _cli("statements", "close", "--period", "2026-11", "--db", dsn, cwd=work)
+    token = _cli("token", "create", "--db", dsn, "--role", "creator", "--subject", "cr1", cwd=work).strip()
+    with serving(dsn, work) as base:
+        yield Site(base, {"cr1": token}, "", ["cr1"])
 
 
 def post(site: Site, who: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -214,9 +303,18 @@ def test_an_admin_sees_every_creators_statements_and_can_narrow_them(
     assert [r["attrs"]["data-statement"] for r in rows(browser, "statement-list")] == theirs
 
 
-def test_statements_run_under_the_policy_and_screenshot(site: Site, browser: Any, closed: dict[str, Any]) -> None:
+@contextlib.contextmanager
+def violations(browser: Any) -> Iterator[None]:
+    """Every CSP violation of the documents opened in the block is recorded in window.__csp."""
     script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_VIOLATIONS})
     try:
+        yield
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+
+
+def test_statements_run_under_the_policy(site: Site, browser: Any, closed: dict[str, Any]) -> None:
+    with violations(browser):
         open_as(site, browser, "creator0", "/creator")
         wait_statements(browser)
         mine = site.api("creator0", "/api/v1/statements")["statements"]
@@ -229,6 +327,42 @@ def test_statements_run_under_the_policy_and_screenshot(site: Site, browser: Any
         time.sleep(0.5)
         assert browser.execute_script("return window.__csp") == []
 
+
+def test_an_adjustment_names_its_period_and_the_clawback_is_exact(settled: Site, browser: Any) -> None:
+    with violations(browser):
+        open_as(settled, browser, "cr1", "/creator")
+        card = browser.find_element(By.ID, "card-clawback")
+        # refunds of 10 (pC, 20%), 40 and 5 (pB, 30%): 55.00 refunded, 15.50 of commission taken back
+        assert card.find_element(By.CSS_SELECTOR, ".value").get_attribute("data-value") == "-15.50"
+        assert number(card.find_element(By.CSS_SELECTOR, ".value").text) == "-15.50"
+        assert number(card.find_element(By.CSS_SELECTOR, ".meta b").text) == "55.00"
+
+        wait_statements(browser)
+        listed = rows(browser, "statement-list")
+        assert [r["values"]["period"] for r in listed] == ["2026-11", "2026-10"]
+        november = listed[0]["attrs"]["data-statement"]
+        open_statement(browser, november)
+        lines = rows(browser, "statement-lines")
+        assert [(r["attrs"]["data-kind"], r["attrs"]["data-period"], r["values"]["commission"]) for r in lines] == [
+            ("period", "2026-11", "4.50"),
+            ("period", "2026-11", "12.00"),
+            ("adjustment", "2026-10", "-3.00"),
+        ]
+        assert lines[2]["texts"]["kind"].strip() == "调整 · 2026-10"
+        assert [r["texts"]["commission_rate"].strip() for r in lines] == ["30%", "20%", "30%"]
+        total = browser.find_element(By.CSS_SELECTOR, '#statement-lines tfoot td[data-col="commission"]')
+        assert number(total.text) == "13.50"
+
+        orders = {r["attrs"]["data-order"]: r for r in rows(browser, "statement-orders")}
+        assert set(orders) == {"o1", "o4", "o5", "o6"}
+        assert "r-o4" in orders["o4"]["texts"]["linked_refunds"] and "5.00" in orders["o4"]["texts"]["linked_refunds"]
+        assert orders["o4"]["texts"]["paid_at"].strip() == "2026-11-01 00:30:00 +08:00"
+        browser.find_element(By.CSS_SELECTOR, '#statement-lines button[data-line-orders="3"]').click()
+        assert {r["attrs"]["data-order"] for r in rows(browser, "statement-orders")} == {"o1", "o5"}
+        browser.find_element(By.ID, "orders-all").click()
+        assert len(rows(browser, "statement-orders")) == 4
+        assert browser.execute_script("return window.__csp") == []
+
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / "creator-statement.png"
         browser.set_window_size(1366, 900)
@@ -239,5 +373,3 @@ def test_statements_run_under_the_policy_and_screenshot(site: Site, browser: Any
         time.sleep(0.6)
         assert browser.save_screenshot(str(path))
         assert path.stat().st_size > 10_000
-    finally:
-        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})

@@ -53,7 +53,7 @@
       labels: days.map(function (r) { return r.date; }),
       labelFormat: function (d) { return d.slice(5); },
       bars: [
-        { key: "commission", name: RR.colLabel("commission"), color: "#4f46e5", values: days.map(function (r) { return RR.num(r.commission); }) },
+        { key: "commission", name: CR.t("series_commission_net"), color: "#4f46e5", values: days.map(function (r) { return RR.num(r.commission); }) },
         { key: "clawback", name: CR.t("series_clawback"), color: "#f87171", values: days.map(function (r) { return RR.num(back[r.date]) || 0; }) }
       ],
       yFormat: RR.fmtCompact,
