@@ -199,6 +199,19 @@ def test_pivot_cells_equal_the_two_dimensional_api(site: Site, browser: Any) -> 
     assert {tuple(c) for c in cells} == {(r["drama_id"], r["platform"], r["spend"]) for r in api["rows"]}
 
 
+def test_roi_table_groups_by_two_dimensions(site: Site, browser: Any) -> None:
+    open_as(site, browser, "buyer", "/buyer")
+    choose(browser, "f-group", "drama,platform")
+    api = site.api("buyer", "/api/v1/roi", group_by="drama,platform")
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#roi-table tbody tr:not(.empty)')).map(tr => "
+        "[tr.dataset.key, tr.querySelector('td[data-col=spend]').dataset.value,"
+        " tr.querySelector('td[data-col=roi_total]').dataset.value ?? null])"
+    )
+    want = [[f"{r['drama_id']}|{r['platform']}", r["spend"], r["roi_total"]] for r in api["rows"]]
+    assert sorted(rows, key=str) == sorted(want, key=str) and want
+
+
 def test_cards_compare_this_week_with_the_last(site: Site, browser: Any) -> None:
     open_as(site, browser, "buyer", "/buyer")
     cmp = site.api("buyer", "/api/v1/roi/compare", period="week")
