@@ -363,6 +363,13 @@ def test_an_adjustment_names_its_period_and_the_clawback_is_exact(settled: Site,
         assert len(rows(browser, "statement-orders")) == 4
         assert browser.execute_script("return window.__csp") == []
 
+        browser.set_window_size(390, 844)  # a phone: the page does not scroll sideways, the wide tables do
+        time.sleep(0.4)
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        assert browser.execute_script(
+            "const w = document.querySelector('#statement-orders').parentElement; return w.scrollWidth > w.clientWidth"
+        )
+
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / "creator-statement.png"
         browser.set_window_size(1366, 900)
