@@ -18,6 +18,10 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 import orjson
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 _CENT = Decimal("0.01")
 _BASIS = Decimal("0.0001")
@@ -164,23 +168,25 @@ def _width(text: str) -> int:
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """An aligned text table (numbers right-aligned, CJK-width aware)."""
+    """An aligned text table (rich): numbers right-aligned, CJK-width aware, control characters escaped.
+
+    Cells go in as plain ``Text``, never as markup, so an id like ``[bold]x`` prints as it is.
+    """
     if not rows:
         return "(no rows)"
     raw_names = list(columns or rows[0].keys())
-    names = [terminal_safe(n) for n in raw_names]
     cells = [["" if row.get(n) is None else terminal_safe(str(row.get(n))) for n in raw_names] for row in rows]
-    widths = [max(_width(n), *(_width(c[i]) for c in cells)) for i, n in enumerate(names)]
-    numeric = [all(_is_number(c[i]) for c in cells) for i in range(len(names))]
-
-    def line(values: Sequence[str]) -> str:
-        parts = []
-        for i, v in enumerate(values):
-            pad = " " * (widths[i] - _width(v))
-            parts.append(pad + v if numeric[i] else v + pad)
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(names), line(["-" * w for w in widths]), *(line(c) for c in cells)])
+    numeric = [all(_is_number(c[i]) for c in cells) for i in range(len(raw_names))]
+    grid = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="", padding=(0, 1), collapse_padding=True
+    )
+    for i, name in enumerate(raw_names):
+        grid.add_column(Text(terminal_safe(name)), justify="right" if numeric[i] else "left", no_wrap=True)
+    for row_cells in cells:
+        grid.add_row(*(Text(c) for c in row_cells))
+    out = io.StringIO()
+    Console(file=out, width=100_000, color_system=None, highlight=False, emoji=False, markup=False).print(grid)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines() if line.strip())
 
 
 def table_width(text: str) -> int:

@@ -38,7 +38,7 @@ class ReportContext:
             return None
         cur = self.policy.currency
         return (
-            f"warning: {n} fx_rate event(s) give a rate for {cur}, the reporting currency, so the rates were "
+            f"warning: {n} fx_rate event(s) give {cur}, the reporting currency, a rate other than 1, so the rates were "
             f"quoted against another currency; they are ignored and every other rate is read as {cur} per unit, "
             f"which scales the figures wrongly unless the rates really quote {cur} (SPEC 3.6)"
         )

@@ -1,4 +1,4 @@
-"""A progress line with events/s on a terminal; silent when stderr is piped."""
+"""A progress line with events/s on a terminal (rich); silent when stderr is piped."""
 
 from __future__ import annotations
 
@@ -6,8 +6,16 @@ import sys
 import time
 from typing import TextIO
 
+from rich.console import Console
+from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+
+_EVERY_S = 0.2
+
 
 class Progress:
+    """``advance(n)`` as records go by, ``close()`` at the end; ``rate()`` and ``elapsed()`` for summaries."""
+
     def __init__(self, label: str, total: int | None = None, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty()
@@ -16,13 +24,27 @@ class Progress:
         self.count = 0
         self.started = time.perf_counter()
         self._shown = 0.0
+        self._bar: RichProgress | None = None
+        if self.enabled:
+            bar = (BarColumn(), TaskProgressColumn()) if total else ()
+            self._bar = RichProgress(
+                TextColumn("{task.description}"),
+                *bar,
+                TextColumn("{task.completed:,.0f} events"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                console=Console(file=self.stream),
+                auto_refresh=False,  # redrawn from advance(): no thread of its own
+            )
+            self._task = self._bar.add_task(label, total=total, rate="")
+            self._bar.start()
 
     def advance(self, n: int) -> None:
         self.count += n
         now = time.perf_counter()
-        if self.enabled and now - self._shown > 0.2:
+        if self._bar is not None and now - self._shown > _EVERY_S:
             self._shown = now
-            self._draw(now)
+            self._draw()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -31,19 +53,13 @@ class Progress:
         elapsed = self.elapsed()
         return self.count / elapsed if elapsed > 0 else 0.0
 
-    def _draw(self, now: float) -> None:
-        elapsed = now - self.started
-        rate = self.count / elapsed if elapsed else 0.0
-        bar = ""
-        if self.total:
-            done = min(1.0, self.count / self.total)
-            filled = int(done * 30)
-            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {done:4.0%} "
-        self.stream.write(f"\r{self.label} {bar}{self.count:,} events  {rate:,.0f} events/s  {elapsed:5.1f}s ")
-        self.stream.flush()
+    def _draw(self) -> None:
+        assert self._bar is not None
+        self._bar.update(self._task, completed=self.count, rate=f"{self.rate():,.0f} events/s")
+        self._bar.refresh()
 
     def close(self) -> None:
-        if self.enabled:
-            self._draw(time.perf_counter())
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._draw()
+            self._bar.stop()
+            self._bar = None

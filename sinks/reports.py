@@ -13,6 +13,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from attribution.outputs import STATE_KEY_PREFIX
+from schemas.decode import decode
+from schemas.events import FxRate
 from sinks.sql import query_dicts, where
 
 ROI_MONEY = (
@@ -94,19 +96,26 @@ def as_of_us(client: Client, db: str) -> int | None:
 
 
 def rates_quoting(client: Client, db: str, currency: str) -> int:
-    """How many logged ``fx_rate`` events give a rate *for* ``currency``.
+    """How many logged ``fx_rate`` events give ``currency`` a rate other than 1.
 
     Rates are reporting-currency units per unit of their currency, so a rate
-    for the reporting currency itself is ignored (SPEC 3.6); if there are such
-    rates, the data's rates were quoted against another currency.
+    for the reporting currency itself is ignored (SPEC 3.6). One that is not 1
+    (``USD 7.1`` while reporting in USD) says the rates were quoted against
+    another currency, and every other rate is then read in the wrong unit.
     """
     rows = _query(
         client,
-        f"SELECT count() AS n FROM {db}.events FINAL WHERE type = 'fx_rate' "
+        f"SELECT raw FROM {db}.events FINAL WHERE type = 'fx_rate' "
         "AND JSONExtractString(raw, 'currency') = {currency:String}",
         {"currency": currency},
     )
-    return int(rows[0]["n"]) if rows else 0
+    found = 0
+    for row in rows:
+        raw = row["raw"] if isinstance(row["raw"], bytes) else str(row["raw"]).encode()
+        event = decode(raw)
+        if isinstance(event, FxRate) and event.rate != 1:
+            found += 1
+    return found
 
 
 def rejection_counts(client: Client, db: str) -> dict[str, Any]:

@@ -63,4 +63,12 @@ def test_reports_warn_when_the_rates_quote_another_currency(worked_example) -> N
     assert code == 0
     code, out, err = worked_example.run("roi", "--db", worked_example.dsn)
     assert "amounts in USD" in out
-    assert "1 fx_rate event(s) give a rate for USD" in err
+    assert "1 fx_rate event(s) give USD, the reporting currency, a rate other than 1" in err
+
+
+def test_a_rate_of_1_for_the_reporting_currency_is_no_warning(store) -> None:  # type: ignore[no-untyped-def]
+    from reelroi.generator import GeneratorConfig, generate
+
+    store.replay(list(generate(GeneratorConfig(seed=3, events=2_000))))  # holds a CNY rate of 1.0
+    code, _, err = store.run("roi", "--db", store.dsn)
+    assert code == 0 and "warning" not in err
