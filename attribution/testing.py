@@ -82,6 +82,20 @@ def refund(**kw: Any) -> bytes:
     return _event("refund", {"order_id": "o1", "amount": "10.00", "currency": "CNY"}, kw)
 
 
+def plan_user(user: str, plan: str, day: str) -> list[bytes]:
+    """A user acquired through a creator-clip click of ``plan`` on local date ``day`` (Asia/Shanghai)."""
+    device = f"dev-{user}"
+    return [
+        click(ts=f"{day}T09:00:00+08:00", device_id=device, plan_id=plan),
+        redirect(ts=f"{day}T09:05:00+08:00", user_id=user, device_id=device),
+    ]
+
+
+def pay(order: str, user: str, ts: str, amount: str, drama: str = "dr1") -> bytes:
+    """The payment of ``order`` by ``user``, event id ``pay-<order>``."""
+    return payment(event_id=f"pay-{order}", order_id=order, user_id=user, ts=ts, amount=amount, drama_id=drama)
+
+
 def records(lines: Iterable[bytes], prefix: str = "t") -> list[Record]:
     return [Record(f"{prefix}:{i}", raw) for i, raw in enumerate(lines, start=1)]
 

@@ -62,32 +62,20 @@ return {labels: opt.xAxis[0].data, series: Object.fromEntries(opt.series.map(s =
 """
 
 
-def plan_user(user: str, plan: str, day: str) -> list[bytes]:
-    device = f"dev-{user}"
-    return [
-        kit.click(ts=f"{day}T09:00:00+08:00", device_id=device, plan_id=plan),
-        kit.redirect(ts=f"{day}T09:05:00+08:00", user_id=user, device_id=device),
-    ]
-
-
-def pay(order: str, user: str, ts: str, amount: str, drama: str = "dr1") -> bytes:
-    return kit.payment(event_id=f"pay-{order}", order_id=order, user_id=user, ts=ts, amount=amount, drama_id=drama)
-
-
 OCTOBER = [
     kit.plan(plan_id="pB", creator_id="cr1", drama_id="dr1", commission_rate="0.3", ts="2026-10-01T00:00:00Z"),
     kit.plan(plan_id="pC", creator_id="cr1", drama_id="dr2", commission_rate="0.2", ts="2026-10-01T00:00:00Z"),
-    *plan_user("u1", "pB", "2026-10-05"),
-    pay("o1", "u1", "2026-10-05T10:00:00+08:00", "100"),
-    *plan_user("u2", "pC", "2026-10-10"),
-    pay("o2", "u2", "2026-10-10T10:00:00+08:00", "50", "dr2"),
+    *kit.plan_user("u1", "pB", "2026-10-05"),
+    kit.pay("o1", "u1", "2026-10-05T10:00:00+08:00", "100"),
+    *kit.plan_user("u2", "pC", "2026-10-10"),
+    kit.pay("o2", "u2", "2026-10-10T10:00:00+08:00", "50", "dr2"),
     kit.refund(event_id="r-o2", order_id="o2", ts="2026-10-12T10:00:00+08:00", amount="10"),
-    pay("o4", "u1", "2026-11-01T00:30:00+08:00", "20"),  # the data's clock is past October
+    kit.pay("o4", "u1", "2026-11-01T00:30:00+08:00", "20"),  # the data's clock is past October
 ]
 LATER = [
-    pay("o5", "u1", "2026-10-20T10:00:00+08:00", "30"),  # October, arriving after it was closed
+    kit.pay("o5", "u1", "2026-10-20T10:00:00+08:00", "30"),  # October, arriving after it was closed
     kit.refund(event_id="r-o1", order_id="o1", ts="2026-10-25T10:00:00+08:00", amount="40"),
-    pay("o6", "u2", "2026-11-05T10:00:00+08:00", "60", "dr2"),
+    kit.pay("o6", "u2", "2026-11-05T10:00:00+08:00", "60", "dr2"),
     kit.refund(event_id="r-o4", order_id="o4", ts="2026-11-10T10:00:00+08:00", amount="5"),
     kit.ad_unlock(event_id="iaa-dec", user_id="u1", ts="2026-12-01T01:00:00+08:00"),  # the clock past November
 ]

@@ -27,19 +27,6 @@ pytestmark = pytest.mark.integration
 FIGURES = ("gross", "refunds", "net", "commission")
 
 
-def plan_user(user: str, plan: str, day: str) -> list[bytes]:
-    """A user acquired through a creator-clip click of ``plan`` on local date ``day``."""
-    device = f"dev-{user}"
-    return [
-        kit.click(ts=f"{day}T09:00:00+08:00", device_id=device, plan_id=plan),
-        kit.redirect(ts=f"{day}T09:05:00+08:00", user_id=user, device_id=device),
-    ]
-
-
-def pay(order: str, user: str, ts: str, amount: str, drama: str = "dr1") -> bytes:
-    return kit.payment(event_id=f"pay-{order}", order_id=order, user_id=user, ts=ts, amount=amount, drama_id=drama)
-
-
 def refund(event: str, order: str, ts: str, amount: str) -> bytes:
     return kit.refund(event_id=event, order_id=order, ts=ts, amount=amount)
 
@@ -51,19 +38,19 @@ CONFIG = [
 ]
 OCTOBER = [
     *CONFIG,
-    *plan_user("u1", "pB", "2026-10-05"),
-    pay("o1", "u1", "2026-10-05T10:00:00+08:00", "100"),
-    *plan_user("u2", "pC", "2026-10-10"),
-    pay("o2", "u2", "2026-10-10T10:00:00+08:00", "50", "dr2"),
+    *kit.plan_user("u1", "pB", "2026-10-05"),
+    kit.pay("o1", "u1", "2026-10-05T10:00:00+08:00", "100"),
+    *kit.plan_user("u2", "pC", "2026-10-10"),
+    kit.pay("o2", "u2", "2026-10-10T10:00:00+08:00", "50", "dr2"),
     refund("r-o2", "o2", "2026-10-12T10:00:00+08:00", "10"),
-    *plan_user("u3", "pD", "2026-10-15"),
-    pay("o3", "u3", "2026-10-15T10:00:00+08:00", "80", "dr3"),
-    pay("o4", "u1", "2026-11-01T00:30:00+08:00", "20"),  # the data's clock is past October
+    *kit.plan_user("u3", "pD", "2026-10-15"),
+    kit.pay("o3", "u3", "2026-10-15T10:00:00+08:00", "80", "dr3"),
+    kit.pay("o4", "u1", "2026-11-01T00:30:00+08:00", "20"),  # the data's clock is past October
 ]
 LATER = [
-    pay("o5", "u1", "2026-10-20T10:00:00+08:00", "30"),  # arrives after October was closed
+    kit.pay("o5", "u1", "2026-10-20T10:00:00+08:00", "30"),  # arrives after October was closed
     refund("r-o1", "o1", "2026-10-25T10:00:00+08:00", "40"),
-    pay("o6", "u2", "2026-11-05T10:00:00+08:00", "60", "dr2"),
+    kit.pay("o6", "u2", "2026-11-05T10:00:00+08:00", "60", "dr2"),
     refund("r-o4", "o4", "2026-11-10T10:00:00+08:00", "5"),
     refund("r-o3", "o3", "2026-11-03T10:00:00+08:00", "20"),  # cr2's November holds only this refund
     kit.ad_unlock(event_id="iaa-dec", user_id="u3", ts="2026-12-01T01:00:00+08:00"),  # clock past November
