@@ -50,6 +50,21 @@ class Policy:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
 
+    @classmethod
+    def from_settings(cls, settings: dict[str, str]) -> Policy:
+        """The policy saved with a database (``policy.*`` settings, as ``describe`` names them); defaults for the rest."""
+        default = cls()
+        return cls(
+            currency=settings.get("policy.currency", default.currency),
+            tz=settings.get("policy.tz", default.tz),
+            click_window_s=parse_duration(settings["policy.click_window"])
+            if "policy.click_window" in settings
+            else default.click_window_s,
+            view_window_s=parse_duration(settings["policy.view_window"])
+            if "policy.view_window" in settings
+            else default.view_window_s,
+        )
+
     def describe(self) -> dict[str, str]:
         return {
             "currency": self.currency,

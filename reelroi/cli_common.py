@@ -87,13 +87,7 @@ def saved_policy(client: Any, db: str) -> Policy:
     """The policy the database was last built with (defaults where none was saved)."""
     from sinks.writer import load_settings
 
-    saved = load_settings(client, db)
-    return Policy(
-        currency=saved.get("policy.currency", "CNY"),
-        tz=saved.get("policy.tz", "Asia/Shanghai"),
-        click_window_s=parse_duration(saved.get("policy.click_window", "7d")),
-        view_window_s=parse_duration(saved.get("policy.view_window", "24h")),
-    )
+    return Policy.from_settings(load_settings(client, db))
 
 
 def open_store(dsn: str) -> tuple[Any, str]:

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from attribution.maturity import is_final
-from attribution.policy import Policy, format_duration, parse_duration
+from attribution.policy import Policy, format_duration
 
 # cohort figures and the day offset each one waits for
 MATURING = {"revenue_d0": 0, "roi_d0": 0, "revenue_d1": 1, "revenue_d3": 3, "revenue_d7": 7, "roi_d7": 7}
@@ -92,12 +92,7 @@ class ReportContext:
 
 def saved_policy(settings: dict[str, str]) -> Policy:
     """The policy a database was last built with, from its saved settings (defaults where none was saved)."""
-    return Policy(
-        currency=settings.get("policy.currency", "CNY"),
-        tz=settings.get("policy.tz", "Asia/Shanghai"),
-        click_window_s=parse_duration(settings.get("policy.click_window", "7d")),
-        view_window_s=parse_duration(settings.get("policy.view_window", "24h")),
-    )
+    return Policy.from_settings(settings)
 
 
 def report_context(client: Any, db: str) -> ReportContext:

@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 from sinks.connection import translate
 
 TP = tuple[str, int]  # (topic, partition)
+_INTAKE_TYPES = ["String", "UInt32", "UInt64", "DateTime64(3, 'UTC')", "String", "String", "UInt64"]
 
 
 class IntakeRecord(NamedTuple):
@@ -26,6 +27,7 @@ class IntakeRecord(NamedTuple):
     offset: int
     appended_ms: int  # the Kafka record timestamp
     raw: bytes  # empty for a null value (a tombstone)
+    undecodable: str = ""  # why, for a record batch no codec could decode (kept whole, never read as lines)
 
     @property
     def origin(self) -> str:
@@ -60,8 +62,8 @@ class IntakeStore:
             self.client.insert(
                 f"{self.db}.intake",
                 [*columns, [version] * len(records)],
-                column_names=["topic", "partition", "offset", "appended", "raw", "version"],
-                column_type_names=["String", "UInt32", "UInt64", "DateTime64(3, 'UTC')", "String", "UInt64"],
+                column_names=["topic", "partition", "offset", "appended", "raw", "undecodable", "version"],
+                column_type_names=_INTAKE_TYPES,
                 column_oriented=True,
             )
         except Exception as exc:
@@ -76,7 +78,7 @@ class IntakeStore:
         keys = [f"{t}:{p}" for (t, p) in cursor]
         try:
             result = self.client.query(
-                f"SELECT topic, partition, offset, toUnixTimestamp64Milli(appended), raw FROM {self.db}.intake "
+                f"SELECT topic, partition, offset, toUnixTimestamp64Milli(appended), raw, undecodable FROM {self.db}.intake "
                 "WHERE offset >= mapFromArrays({keys:Array(String)}, {offsets:Array(UInt64)})"
                 "[concat(toString(topic), ':', toString(partition))] "
                 "ORDER BY topic, partition, offset LIMIT {n:UInt32}",
@@ -85,8 +87,8 @@ class IntakeStore:
         except Exception as exc:
             raise translate(exc, f"read of {self.db}.intake failed") from exc
         return [
-            IntakeRecord(t, p, o, ms, raw if isinstance(raw, bytes) else raw.encode())
-            for t, p, o, ms, raw in result.result_rows
+            IntakeRecord(t, p, o, ms, raw if isinstance(raw, bytes) else raw.encode(), why)
+            for t, p, o, ms, raw, why in result.result_rows
         ]
 
     def _rows(self, sql: str) -> list[Any]:

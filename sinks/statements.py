@@ -27,6 +27,7 @@ from clickhouse_connect.driver.client import Client
 
 from attribution.clock import to_micros
 from attribution.errors import ConfigError
+from attribution.policy import Policy
 from attribution.settlement import (
     Draft,
     Figures,
@@ -231,8 +232,8 @@ def _closed(client: Client, db: str, creator: str | None) -> dict[str, list[tupl
 
 def policy_of(client: Client, db: str) -> tuple[str, str]:
     """(reporting currency, time zone) the database was built with."""
-    saved = load_settings(client, db)
-    return saved.get("policy.currency", "CNY"), saved.get("policy.tz", "Asia/Shanghai")
+    policy = Policy.from_settings(load_settings(client, db))
+    return policy.currency, policy.tz
 
 
 def close(client: Client, db: str, period: Period, creator: str | None = None, force: bool = False) -> Closed:

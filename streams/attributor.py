@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from attribution.engine import Engine, Record
+from attribution.engine import Engine
 from attribution.outputs import Outputs
 from attribution.policy import Policy
-from schemas.framing import DEFAULT_MAX_LINE_BYTES, frame_message
+from schemas.decode import INVALID_JSON, Invalid
+from schemas.framing import DEFAULT_MAX_LINE_BYTES, Record, frame_message
 from sinks.intake import TP, IntakeRecord, IntakeStore, parse_origin
 from sinks.writer import ClickHouseSink
 
@@ -131,7 +132,7 @@ class Attributor:
                 continue  # a second copy of a record already taken
             cursor[tp] = record.offset + 1
             records.append(record)
-        lines = [line for r in records for line in frame_message(r.raw, r.origin, self.max_line)]
+        lines = [line for r in records for line in self._lines(r)]
         logged = self.logged_after_cursor
         fresh = [line for line in lines if line.origin not in logged] if logged else lines
         if logged:
@@ -157,6 +158,13 @@ class Attributor:
         if self.on_batch is not None:
             self.on_batch(records, out, time.perf_counter() - started, written)
         return len(page), out
+
+    def _lines(self, record: IntakeRecord) -> list[Record]:
+        """A Kafka record's lines; a batch no codec could decode is one rejection, kept whole."""
+        if record.undecodable:
+            detail = f"undecodable record batch ({record.undecodable}); the whole batch is kept"
+            return [Record(record.origin, record.raw, Invalid(INVALID_JSON, detail))]
+        return frame_message(record.raw, record.origin, self.max_line)
 
     def trim(self, wait: bool = False) -> None:
         """Drop attributed records from intake (below the cursor, which is saved after each batch)."""

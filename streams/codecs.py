@@ -174,6 +174,14 @@ class GuardedRecords:
 _installed = False
 
 
+def undecodable(message: Any) -> str:
+    """The reason a stand-in record carries (empty for every ordinary record)."""
+    for name, value in getattr(message, "headers", None) or ():
+        if name == UNDECODABLE_HEADER:
+            return bytes(value).decode("utf-8", "replace")
+    return ""
+
+
 def guard_fetcher() -> None:
     """Make aiokafka's fetcher decode through ``GuardedRecords`` (idempotent, process-wide)."""
     global _installed

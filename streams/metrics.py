@@ -88,7 +88,9 @@ def bearer_matches(authorization: str | None, token: SecretStr) -> bool:
     """``Authorization: Bearer <token>``, compared in constant time."""
     scheme, _, given = (authorization or "").partition(" ")
     expected = token.get_secret_value()
-    return scheme.lower() == "bearer" and bool(expected) and hmac.compare_digest(given.strip(), expected)
+    # bytes, not str: compare_digest refuses non-ASCII text, and a header may hold anything
+    given_bytes, expected_bytes = given.strip().encode("utf-8", "replace"), expected.encode("utf-8")
+    return scheme.lower() == "bearer" and bool(expected) and hmac.compare_digest(given_bytes, expected_bytes)
 
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

@@ -43,6 +43,7 @@ from sinks.writer import ClickHouseSink
 from streams import metrics
 from streams.attributor import Attributor, Fenced
 from streams.codecs import install as install_codecs
+from streams.codecs import undecodable
 from streams.topics import FAMILIES, dead_letter_topic, topic_name
 
 log = logging.getLogger("reelroi.worker")
@@ -160,7 +161,7 @@ def build_app(
         backoff = _Backoff("intake")
         async for events in batches:
             records = [  # a null value (a tombstone) is kept as no bytes and rejected downstream
-                IntakeRecord(m.topic, m.partition, m.offset, int(m.timestamp * 1000), m.value or b"")
+                IntakeRecord(m.topic, m.partition, m.offset, int(m.timestamp * 1000), m.value or b"", undecodable(m))
                 for e in events
                 for m in (e.message,)
             ]

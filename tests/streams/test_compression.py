@@ -79,7 +79,12 @@ def corrupt_gzip_batch(bootstrap: str, topic: str) -> None:
     kafka_records.DefaultRecordBatchBuilder.build = build  # type: ignore[method-assign]
     try:
         producer = KafkaProducer(bootstrap_servers=bootstrap)
-        producer.send(topic, value=b'{"type":"click"}').get(timeout=30)
+        # a batch of lines, one of them a complete event: none of it may count, the batch is one rejection
+        payment = (
+            b'{"type":"payment","event_id":"in-a-bad-batch","ts":"2026-11-01T10:00:00+08:00","order_id":"bad-o",'
+            b'"user_id":"bad-u","drama_id":"d","amount":"99","currency":"CNY","kind":"unlock"}'
+        )
+        producer.send(topic, value=b'{"type":"click"}\n' + payment + b"\n \t\n").get(timeout=30)
         producer.close()
     finally:
         kafka_records.DefaultRecordBatchBuilder.build = original  # type: ignore[method-assign]

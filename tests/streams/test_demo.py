@@ -120,7 +120,11 @@ def test_traffic_lasts_the_whole_run_at_the_wall_clock(first: Run) -> None:
     # started + duration; its lines are sent when the clock reaches their ts, never before.
     assert max(traffic) >= first.started + 30 - 5, "the traffic ran dry before the end"
     assert max(traffic) <= first.ended, "events dated ahead of the clock"
-    late = sorted(traffic)[len(traffic) // 100]  # the 1st percentile: late deliveries aside
+    # the 1st percentile of what happens live (late deliveries aside); clicks are left out: the
+    # demo starts with a fixed prelude of earlier clicks for its first users to be attributed to,
+    # a larger share of the traffic the fewer events a loaded machine sends in 30 s
+    live = sorted(ts for kind, ts, _ in first.events.values() if kind not in CONFIG and kind != "click")
+    late = live[len(live) // 100]
     assert late >= first.started - 120, "events dated well before the run"
 
 
