@@ -14,6 +14,7 @@ from attribution.errors import ConfigError
 from schemas.framing import DEFAULT_MAX_LINE_BYTES, Record, frame_line
 
 _CHUNK = 1 << 20
+_BLANK = b" \t\r"
 
 
 def check_inputs(paths: list[str]) -> None:
@@ -82,13 +83,16 @@ def _lines(handle: BinaryIO, max_line: int) -> Iterator[tuple[bytes, int | None,
             yield line, None, False  # the last line, without a LF
         else:
             length = len(line)
+            blank = not line.strip(_BLANK)
             while True:  # skip the rest of an oversized line in bounded chunks
                 more = handle.readline(_CHUNK)
                 length += len(more)
+                blank = blank and not more.strip(_BLANK + b"\n")
                 if not more or more.endswith(b"\n"):
                     length -= 1 if more.endswith(b"\n") else 0
                     break
-            yield line, length, True
+            # a blank line is skipped however long (as frame_line does for one read whole)
+            yield (b"", None, True) if blank else (line, length, True)
 
 
 def read_records(

@@ -144,8 +144,8 @@ class GuardedRecords:
         if codec == 0:
             return batch
         crc_ok = bool(batch.validate_crc())  # aiokafka allows it only before iterating
-        if not crc_ok:  # aiokafka raises CorruptRecordException for it, as it always has
-            return _Decoded(batch, crc_ok, [])
+        if not crc_ok:  # left to aiokafka, as it always was (check_crcs decides what happens)
+            return batch
         try:
             return _Decoded(batch, crc_ok, list(batch))
         except Exception as exc:  # noqa: BLE001 - any decode failure would stop the fetcher for good
@@ -189,6 +189,12 @@ def guard_fetcher() -> None:
         return
     from aiokafka.consumer import fetcher
 
+    # the guard replaces two internals of aiokafka's fetcher (checked against 0.14): if a release
+    # moves them, fail at start rather than run unguarded
+    if not hasattr(fetcher, "MemoryRecords") or not hasattr(fetcher, "PartitionRecords"):
+        raise ConfigError(
+            "this aiokafka has no fetcher.MemoryRecords/PartitionRecords: streams/codecs.py needs updating"
+        )
     original_init = fetcher.PartitionRecords.__init__
 
     def init(self: Any, tp: Any, records: Any, *args: Any, **kwargs: Any) -> None:
