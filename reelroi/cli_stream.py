@@ -1,4 +1,4 @@
-"""The streaming commands: ``broker``, ``topics``, ``worker``, ``demo``, ``produce``."""
+"""The streaming commands: ``broker``, ``topics``, ``worker``, ``demo``, ``produce``, ``lag``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from attribution.errors import ConfigError
 from attribution.policy import Policy
 from reelroi.cli_common import add_db, add_max_line, add_policy, env_help, open_store, policy_from
 from reelroi.settings import ReelroiSettings
@@ -76,6 +77,49 @@ def add_stream_commands(sub: Any, env: ReelroiSettings) -> None:
         default=os.environ.get("REELROI_KAFKA_COMPRESSION", "none"),
         help=env_help("record-batch compression codec", "REELROI_KAFKA_COMPRESSION", "none"),
     )
+    p.add_argument(
+        "--batch-lines",
+        type=_at_least(1),
+        default=os.environ.get("REELROI_KAFKA_BATCH_LINES", "1000"),
+        help=env_help("lines per Kafka message, at most (1: one event per message)", "REELROI_KAFKA_BATCH_LINES", 1000),
+    )
+    p.add_argument(
+        "--batch-bytes",
+        type=_at_least(1),
+        default=os.environ.get("REELROI_KAFKA_BATCH_BYTES", "524288"),
+        help=env_help(
+            "bytes per Kafka message, at most (a longer line goes alone)", "REELROI_KAFKA_BATCH_BYTES", 524288
+        ),
+    )
+    p.add_argument(
+        "--linger-ms",
+        type=float,
+        default=os.environ.get("REELROI_KAFKA_BATCH_LINGER_MS", "50"),
+        help=env_help("how long a message waits for more lines", "REELROI_KAFKA_BATCH_LINGER_MS", 50),
+    )
+
+    p = sub.add_parser("lag", help="consumer lag per family topic partition; exit 0 once everything produced is taken")
+    _add_kafka(p)
+    p.add_argument(
+        "--group",
+        default=os.environ.get("REELROI_KAFKA_GROUP", "reelroi-attribution"),
+        help=env_help("consumer group", "REELROI_KAFKA_GROUP", "reelroi-attribution"),
+    )
+    add_db(p, env)
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="poll until drained, at most this long")
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -133,19 +177,76 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from reelroi.progress import Progress
     from reelroi.sources_io import check_inputs, read_records
-    from streams.produce import Tally, create_topics, produce, sendable
+    from streams.produce import BATCH_BYTES_LIMIT, Batching, Tally, create_topics, produce, sendable
 
+    if not 1 <= args.batch_bytes <= BATCH_BYTES_LIMIT:
+        raise ConfigError(
+            f"--batch-bytes (REELROI_KAFKA_BATCH_BYTES) must be 1 to {BATCH_BYTES_LIMIT:,}, below the 1 MiB"
+            f" message limit; got {args.batch_bytes:,}"
+        )
+    if not args.linger_ms >= 0:
+        raise ConfigError(f"--linger-ms (REELROI_KAFKA_BATCH_LINGER_MS) must be 0 or more, got {args.linger_ms}")
+    try:
+        batching = Batching(lines=args.batch_lines, max_bytes=args.batch_bytes, linger_ms=args.linger_ms)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"produce: {error['loc'][0]}: {error['msg']}") from None
     check_inputs(args.files)
     create_topics(args.bootstrap, args.topic_prefix)
     progress = Progress("produce")
     tally = Tally()
     records = (record for batch in read_records(args.files) for record in batch)
-    produce(args.bootstrap, args.topic_prefix, sendable(records, tally), progress.advance, args.compression, tally)
+    lines = sendable(records, tally)
+    produce(args.bootstrap, args.topic_prefix, lines, progress.advance, args.compression, tally, batching)
     progress.close()
     print(f"produced to {args.bootstrap} ({progress.rate():,.0f} lines/s): {tally.summary()}", file=sys.stderr)
     return 1 if tally.failed else 0
+
+
+def cmd_lag(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from streams.lag import LagReader, build_report, wait_drained
+
+    read_attribution, note = _attribution_reader(args.db)
+    try:
+        reader = LagReader(args.bootstrap, args.topic_prefix, args.group)
+    except KafkaError as exc:
+        raise ConfigError(f"cannot reach Kafka at {args.bootstrap}: {exc}") from None
+
+    def look() -> Any:
+        ends = reader.ends()  # first: what was produced before this look
+        return build_report(args.group, ends, reader.committed(), read_attribution(), note)
+
+    try:
+        report, drained = wait_drained(look, max(0.0, args.wait))
+    finally:
+        reader.close()
+    print(report.render())
+    if not drained and args.wait > 0:
+        print(f"reelroi lag: not drained after {args.wait:g}s", file=sys.stderr)
+    return 0 if drained else 1
+
+
+def _attribution_reader(dsn: str) -> tuple[Callable[[], Any], str]:
+    """How to read the attributor's saved cursor, and a note saying what the figures cover."""
+    if dsn.startswith("chdb:"):
+        note = (
+            "attribution: not known from outside (the embedded ClickHouse is open in the worker only); "
+            "lag 0 means every record is in intake, and attribution follows within a batch"
+        )
+        return lambda: None, note
+    from reelroi.settings import ClickHouseSettings, with_password
+    from sinks.connection import connect, database_of
+    from sinks.intake import IntakeStore
+
+    ch = ClickHouseSettings()
+    store = IntakeStore(connect(with_password(dsn, ch.password)), database_of(dsn, ch.database))
+    return store.offsets, "attribution: the attributor's saved offsets (attribution_offsets), read from ClickHouse"
 
 
 STREAM_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -154,4 +255,5 @@ STREAM_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "worker": cmd_worker,
     "demo": cmd_demo,
     "produce": cmd_produce,
+    "lag": cmd_lag,
 }
