@@ -84,7 +84,10 @@ def test_every_panel_runs_and_returns_rows_on_the_worked_example(store) -> None:
     daily = results["Daily cohorts × platform"]
     assert {row["platform"] for row in daily} <= {"douyin", "kuaishou", "tencent", "tiktok", "other", "unknown"}
     assert any(row["roi_d0"] is not None for row in daily)
-    assert any(row["roi_d7"] is not None for row in daily)  # cohorts of 11-02 are 7 days old by 11-30
+    # final by the data's clock, not the picker's range: as_of is the refund at 2026-11-04T10:00+08:00,
+    # so D1 of the 11-02 cohorts is over and D3 and D7 are not, though the range runs to 11-30
+    assert any(row["roi_d1"] is not None for row in daily)
+    assert all(row["roi_d3"] is None and row["roi_d7"] is None for row in daily)
     weekly = results["D0 ROI by platform, weekly cohorts"]
     assert sum(row["roi_d0"] or 0 for row in weekly) > 0
 
