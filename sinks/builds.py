@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from clickhouse_connect.driver.client import Client
 
-from attribution.errors import ConfigError, SinkError
+from attribution.errors import ConfigError, FatalSinkError, SinkError
 from sinks.connection import command, translate
 
 T = TypeVar("T")
@@ -91,7 +91,11 @@ def begin(client: Client, db: str, tables: tuple[str, ...], what: str) -> Build:
 
 
 def commit(build: Build) -> None:
-    """Mark ``build`` ready (one atomic insert), then switch it in."""
+    """Mark ``build`` ready (one atomic insert), then switch it in; refused if a sibling went missing."""
+    comments = _comments(build.client, build.db)
+    lost = [t for t, sibling in build.names.items() if sibling not in comments]
+    if lost:  # only another process can have dropped them (a server); never switch in half a build
+        raise FatalSinkError(f"build {build.build_id} lost its tables for {', '.join(lost)}; nothing was switched")
     _journal(build.client, build.db, build.build_id, build.command, "ready", build.tables)
     switch(build.client, build.db, build.build_id, build.command, build.tables)
 
@@ -111,8 +115,13 @@ def switch(client: Client, db: str, build_id: str, what: str, tables: tuple[str,
     comments = _comments(client, db)
     for table in tables:
         sibling = build_table(table, build_id)
-        if comments.get(table) != MARK + build_id and sibling in comments:
-            command(client, f"EXCHANGE TABLES {db}.{table} AND {db}.{sibling}")
+        if comments.get(table) == MARK + build_id:
+            continue  # exchanged before a crash
+        if sibling not in comments:
+            raise FatalSinkError(
+                f"build {build_id}: {sibling} is gone and {table} was not switched; see sinks/builds.py"
+            )
+        command(client, f"EXCHANGE TABLES {db}.{table} AND {db}.{sibling}")
     _drop(client, db, (build_table(t, build_id) for t in tables))
     _journal(client, db, build_id, what, "done", tables)
 
