@@ -75,6 +75,26 @@ def commission_rows(
     return rows
 
 
+def clawback_by_day(
+    client: Client, db: str, creator_id: str | None, date_from: date | None, date_to: date | None, plan_id: str | None
+) -> list[dict[str, Any]]:
+    """Per local date: refunded sales of plans (positive) and the commission they took back (negative, exact)."""
+    clause, params = where(
+        ("creator_id = {p_creator:String}", "p_creator", creator_id),
+        ("source_id = {p_plan:String}", "p_plan", plan_id),
+        ("date >= {p_from:Date32}", "p_from", date_from),
+        ("date <= {p_to:Date32}", "p_to", date_to),
+    )
+    extra = clause.replace(" WHERE ", " AND ", 1)
+    sql = (
+        "SELECT date, -sum(value) AS refunds, sum(commission) AS clawback "
+        f"FROM {db}.money FINAL WHERE source_kind = 'plan' AND creator_id != '' AND kind = 'refund'{extra} "
+        "GROUP BY date ORDER BY date"
+    )
+    rows = _query(client, sql, params)
+    return [{"date": r["date"], "refunds": Decimal(r["refunds"]), "clawback": Decimal(r["clawback"])} for r in rows]
+
+
 FACT_TYPES = ("ad_spend", "impression", "click", "redirect", "payment", "ad_unlock", "refund")
 
 

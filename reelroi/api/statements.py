@@ -16,11 +16,9 @@ rate x refunded amount (SPEC 3.7), which no figure of that report carries.
 
 # no `from __future__ import annotations`: FastAPI reads the routes' annotations, and `Who` is local
 from collections.abc import Callable
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
@@ -33,7 +31,7 @@ from reelroi.api.deps import Bom, DateFrom, DateTo, IdParam, Store
 from reelroi.formatting import csv_text, money
 from reelroi.statements_view import line_row, order_row, statement_row
 from sinks import statements as st
-from sinks.sql import query_dicts, where
+from sinks.reports import clawback_by_day
 from sinks.tokens import TokenInfo
 
 StatementId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -60,26 +58,6 @@ def scope_statements(who: TokenInfo, creator_id: str | None) -> str | None:
     if creator_id not in (None, who.subject):
         raise Forbidden("a creator token can only read its own creator_id")
     return who.subject
-
-
-def clawback_by_day(
-    client: Client, db: str, creator_id: str | None, date_from: date | None, date_to: date | None, plan_id: str | None
-) -> list[dict[str, Any]]:
-    """Per local date: refunded sales of plans (positive) and the commission they took back (negative, exact)."""
-    clause, params = where(
-        ("creator_id = {p_creator:String}", "p_creator", creator_id),
-        ("source_id = {p_plan:String}", "p_plan", plan_id),
-        ("date >= {p_from:Date32}", "p_from", date_from),
-        ("date <= {p_to:Date32}", "p_to", date_to),
-    )
-    extra = clause.replace(" WHERE ", " AND ", 1)
-    sql = (
-        "SELECT date, -sum(value) AS refunds, sum(commission) AS clawback "
-        f"FROM {db}.money FINAL WHERE source_kind = 'plan' AND creator_id != '' AND kind = 'refund'{extra} "
-        "GROUP BY date ORDER BY date"
-    )
-    rows = query_dicts(client, sql, params, "clawback query")
-    return [{"date": r["date"], "refunds": Decimal(r["refunds"]), "clawback": Decimal(r["clawback"])} for r in rows]
 
 
 def _not_found(statement_id: str) -> JSONResponse:
