@@ -49,6 +49,7 @@ class Attributor:
         on_batch: Callable[[list[IntakeRecord], Outputs, float, float], None] | None = None,
         keep_freshness: bool = False,
         max_line: int = DEFAULT_MAX_LINE_BYTES,
+        page_lines: int = 50_000,
     ) -> None:
         self.sink = sink
         self.store = IntakeStore(sink.client, sink.db)
@@ -64,6 +65,7 @@ class Attributor:
         self.batches = 0
         self.first_batch_at: float | None = None
         self.last_batch_at: float | None = None
+        self.page_lines = page_lines  # lines per attribution batch, at most (a record may hold many)
         self.max_line = max_line  # bytes of one line of a message, at most (SPEC 2: a message is a batch of lines)
         self.keep_freshness = keep_freshness  # benchmarks: every record's Kafka append -> written
         self.freshness_s: list[float] = []
@@ -115,7 +117,8 @@ class Attributor:
         self.logged_after_cursor = set()
 
     def step(self, limit: int) -> tuple[int, Outputs]:
-        """Attribute up to ``limit`` intake records after the cursor: (records read, outputs written)."""
+        """Attribute up to ``limit`` intake records after the cursor, stopping once they hold ``page_lines``
+        lines: (records read, outputs written). Per partition, the cursor moves only past records taken."""
         engine = self.engine
         if engine is None:
             return 0, Outputs()
@@ -126,13 +129,16 @@ class Attributor:
         started = time.perf_counter()
         cursor = dict(self.cursor)
         records: list[IntakeRecord] = []
+        lines: list[Record] = []
         for record in page:
+            if len(lines) >= self.page_lines:
+                break  # a page of batched messages can hold millions of lines: the rest waits for the next step
             tp = (record.topic, record.partition)
             if record.offset < cursor.get(tp, 0):
                 continue  # a second copy of a record already taken
             cursor[tp] = record.offset + 1
             records.append(record)
-        lines = [line for r in records for line in self._lines(r)]
+            lines.extend(self._lines(record))
         logged = self.logged_after_cursor
         fresh = [line for line in lines if line.origin not in logged] if logged else lines
         if logged:
@@ -153,7 +159,7 @@ class Attributor:
         self.last_batch_at = written
         if self.keep_freshness:
             self.freshness_s.extend(written - r.appended_ms / 1000 for r in records)
-        self.events += len(records)
+        self.events += len(lines)
         self.batches += 1
         if self.on_batch is not None:
             self.on_batch(records, out, time.perf_counter() - started, written)

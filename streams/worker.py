@@ -63,6 +63,7 @@ class KafkaSettings(BaseSettings):
     batch_max: int = 20_000
     batch_within_s: float = 0.5
     attribution_page: int = 50_000  # intake records per attribution batch, at most
+    attribution_lines: int = 50_000  # and lines (a batched message holds many), at most
     attribution_poll_s: float = 0.2  # how often an idle attributor looks for new intake
     intake_trim_s: float = 600.0  # how often attributed records are deleted from intake (0: never)
     rebalance_timeout_s: float = 6.0
@@ -142,6 +143,7 @@ def build_app(
         on_batch=metrics.count_batch,
         keep_freshness=bool(settings.stats_path),
         max_line=max_line,
+        page_lines=settings.attribution_lines,
     )
     worker = Worker(app, attributor, settings)
     store = IntakeStore(sink.client, sink.db)

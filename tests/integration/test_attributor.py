@@ -60,3 +60,24 @@ def test_a_newer_attributor_fences_the_old_one_and_the_result_equals_replay(stor
     records.append(intake([LINES[3]], len(LINES)), sink.clock.next())  # a late copy of click e1
     assert new.step(100)[0] == 1
     assert store.reports()["rejects"]["duplicates"] == expected["rejects"]["duplicates"] + 1
+
+
+def test_batched_messages_are_attributed_a_bounded_number_of_lines_at_a_time(store) -> None:  # type: ignore[no-untyped-def]
+    store.replay(LINES)
+    expected = store.reports()
+
+    db = store.new_database()
+    client = connect(store.dsn)
+    migrate(client, db)
+    sink = ClickHouseSink(client, db)
+    messages = [b"\n".join(LINES[i : i + 4]) for i in range(0, len(LINES), 4)]  # batches of four lines
+    IntakeStore(client, db).append(intake(messages, 0), sink.clock.next())
+
+    attributor = Attributor(sink, Policy(), threading.Lock(), "a", page_lines=6)
+    attributor.take_over()
+    assert attributor.step(100)[0] == len(messages)  # read them all, took two: 8 lines >= 6
+    assert attributor.cursor == {("t.all", 0): 2} and attributor.events == 8
+    while attributor.step(100)[0]:
+        pass
+    assert attributor.cursor == {("t.all", 0): len(messages)} and attributor.events == len(LINES)
+    assert store.reports() == expected
