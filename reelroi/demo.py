@@ -26,7 +26,7 @@ from typing import Any
 import faust
 
 from attribution.policy import Policy
-from reelroi.formatting import money, roi
+from reelroi.formatting import money, roi, table
 from reelroi.generator import GeneratorConfig, live
 from sinks.analytics import RoiFilter, roi_grouped, roi_totals
 from sinks.writer import ClickHouseSink
@@ -54,8 +54,8 @@ def _money(value: Any) -> str:
     return f"{Decimal(money(value)):,.2f}"
 
 
-def _roi(revenue: Any, spend: Any) -> str:
-    return roi(revenue, spend) or "   -  "
+def _roi(revenue: Any, spend: Any) -> str | None:
+    return roi(revenue, spend)  # None (an empty cell) without spend
 
 
 def render(attributor: Attributor, state: DemoState, minutes: float) -> str:
@@ -69,27 +69,30 @@ def render(attributor: Attributor, state: DemoState, minutes: float) -> str:
     lag = max(0, state.produced - attributor.events)
     elapsed = now - state.started
     latest = datetime.fromtimestamp(state.latest_due, LOCAL).strftime("%H:%M:%S") if state.latest_due else "-"
-    lines = [
+    head = (
         f"reelroi demo  {elapsed:5.0f}s / {minutes * 60:.0f}s   produced {state.produced:,}   "
-        f"processed {attributor.events:,}   {rate:,.0f} events/s   lag {lag:,}   latest event {latest} (UTC+8)",
-        "",
-        f"{'campaign':<10} {'platform':<9} {'spend':>11} {'D0 revenue':>11} {'D0 ROI':>7} "
-        f"{'total rev.':>11} {'total ROI':>9} {'new users':>9}  name",
-    ]
-    for row in top:
-        lines.append(_row(row["source_id"], row["platform"], row, row["name"] or row["source_id"]))
-    if totals:
-        lines += ["", _row("all", "", totals, "")]
-    lines += ["", "money in CNY; cohort days in Asia/Shanghai; D0 = revenue on the day of acquisition"]
-    return "\n".join(lines)
-
-
-def _row(label: str, platform: str, r: dict[str, Any], name: str) -> str:
-    return (
-        f"{label:<10} {platform:<9} {_money(r['spend']):>11} {_money(r['revenue_d0']):>11} "
-        f"{_roi(r['revenue_d0'], r['spend']):>7} {_money(r['revenue_total']):>11} "
-        f"{_roi(r['revenue_total'], r['spend']):>9} {r['new_users']:>9,}  {name[:40]}".rstrip()
+        f"processed {attributor.events:,}   {rate:,.0f} events/s   lag {lag:,}   latest event {latest} (UTC+8)"
     )
+    rows = [_row(r["source_id"], r["platform"], r, r["name"] or r["source_id"]) for r in top]
+    if totals:
+        rows.append(_row("all", "", totals, ""))
+    foot = "money in CNY; cohort days in Asia/Shanghai; D0 = revenue on the day of acquisition"
+    return "\n".join([head, "", table(rows) if rows else "(nothing attributed yet)", "", foot])
+
+
+def _row(label: str, platform: str, r: dict[str, Any], name: str) -> dict[str, Any]:
+    """One line of the live table; ``formatting.table`` escapes what comes from the data (ids, names)."""
+    return {
+        "campaign": label,
+        "platform": platform,
+        "spend": _money(r["spend"]),
+        "D0 revenue": _money(r["revenue_d0"]),
+        "D0 ROI": _roi(r["revenue_d0"], r["spend"]),
+        "total rev.": _money(r["revenue_total"]),
+        "total ROI": _roi(r["revenue_total"], r["spend"]),
+        "new users": r["new_users"],
+        "name": name[:40],
+    }
 
 
 def demo_traffic(seed: int, begin: int, rate: int) -> Iterator[tuple[int, bytes]]:
