@@ -16,6 +16,7 @@ set, and only to a request that sends it as a bearer token (Prometheus:
 from __future__ import annotations
 
 import hmac
+import logging
 import socketserver
 import threading
 from collections import Counter as Tally
@@ -69,6 +70,8 @@ SINK_RETRIES = Counter("reelroi_sink_write_retries", "ClickHouse writes tried ag
 ENGINE_STATE = Gauge("reelroi_engine_state", "Engine state size (leader only)", ["kind"])
 LAST_BATCH = Gauge("reelroi_last_batch_timestamp_seconds", "Unix time of the last attribution batch written")
 LEADER = Gauge("reelroi_attribution_leader", "1 while this worker is the attributor")
+
+log = logging.getLogger("reelroi.metrics")
 
 
 class MetricsSettings(BaseSettings):
@@ -136,9 +139,13 @@ def serve_metrics(settings: MetricsSettings | None = None) -> int:
         SINK_RETRIES.labels(stage)
     if not settings.port:
         return 0
-    server = make_server(
-        settings.host, settings.port, metrics_app(settings.token), server_class=_Server, handler_class=_QuietHandler
-    )
+    try:
+        server = make_server(
+            settings.host, settings.port, metrics_app(settings.token), server_class=_Server, handler_class=_QuietHandler
+        )
+    except OSError as exc:  # a taken port must not stop attribution; Prometheus alerts on the missing target
+        log.error("metrics not served on %s:%d: %s", settings.host, settings.port, exc)
+        return 0
     threading.Thread(target=server.serve_forever, name="reelroi-metrics", daemon=True).start()
     return settings.port
 

@@ -41,7 +41,12 @@ def replayed_reports(lines: list[bytes], tmp_path: Path) -> dict[str, object]:
 
 
 def start_worker(dsn: str, bootstrap: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "REELROI_KAFKA_BATCH_MAX": "2000", "REELROI_KAFKA_INTAKE_TRIM_S": "5"}  # trims mid-stream too
+    env = {
+        **os.environ,
+        "REELROI_KAFKA_BATCH_MAX": "2000",
+        "REELROI_KAFKA_INTAKE_TRIM_S": "5",  # trims mid-stream too
+        "REELROI_METRICS_PORT": "0",  # off: a worker of another test may hold the default port
+    }
     return subprocess.Popen(
         [*CLI, "worker", "--db", dsn, "--bootstrap", bootstrap, "--topic-prefix", prefix],
         stdout=log.open("ab"),
