@@ -26,6 +26,7 @@ from reelroi.cli_common import (
     saved_policy,
 )
 from reelroi.cli_stream import STREAM_COMMANDS, add_stream_commands
+from reelroi.collect.cli import COLLECT_COMMANDS, add_collect_command
 from reelroi.settings import ReelroiSettings
 
 
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = p.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     tp = tsub.add_parser("create", help="create a token (printed once)")
     add_db(tp, env)
-    tp.add_argument("--role", required=True, choices=("admin", "buyer", "creator"))
+    tp.add_argument("--role", required=True, choices=("admin", "buyer", "creator", "producer"))
     tp.add_argument("--subject", default="", help="the buyer_id or creator_id the token is scoped to")
     tp.add_argument("--name", default="", help="a label, e.g. who holds it")
     tp = tsub.add_parser("list", help="list tokens (never their secrets)")
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("token_id")
 
     add_stream_commands(sub, env)
+    add_collect_command(sub, env)
 
     p = sub.add_parser("schema", help="write the JSON Schema of every event type")
     p.add_argument("--out", help="write to this file instead of stdout")
@@ -312,6 +314,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     **STREAM_COMMANDS,
+    **COLLECT_COMMANDS,
     "serve": cmd_serve,
     "token": cmd_token,
     "replay": cmd_replay,

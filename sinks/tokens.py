@@ -3,6 +3,10 @@
 A token reads ``rr_<token_id>_<secret>``. The id finds the row; the secret is
 compared in constant time against its stored hash. The token itself is shown
 once, at creation, and never stored or logged.
+
+A ``producer`` token sends events to ``reelroi collect`` (SPEC 7) and reads
+nothing; its subject (optional) names who produces. The collector keeps the
+hashes of active tokens in memory (``active_token_hashes``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from clickhouse_connect.driver.client import Client
 
 from attribution.errors import ConfigError
 
-ROLES = ("admin", "buyer", "creator")
+ROLES = ("admin", "buyer", "creator", "producer")
 _COLUMNS = ["token_id", "name", "role", "subject", "secret_sha256", "created_at", "revoked", "version"]
 
 
@@ -39,7 +43,7 @@ def create_token(client: Client, db: str, role: str, subject: str, name: str = "
     """A new token for ``role``; ``subject`` is the buyer_id or creator_id it is scoped to."""
     if role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}")
-    if role != "admin" and not subject:
+    if role in ("buyer", "creator") and not subject:
         raise ConfigError(f"a {role} token needs --subject (the {role}_id it may see)")
     if role == "admin":
         subject = ""
@@ -94,3 +98,12 @@ def verify_token(client: Client, db: str, token: str) -> TokenInfo | None:
     if r[5] or not hmac.compare_digest(r[6], _hash(parts[2])):
         return None
     return TokenInfo(r[0], r[1], r[2], r[3], r[4], False)
+
+
+def active_token_hashes(client: Client, db: str) -> dict[str, tuple[str, str, str, str]]:
+    """token_id -> (secret_sha256, role, name, subject) of every unrevoked token, for a process that verifies
+    tokens from memory (``reelroi collect`` takes ``producer`` ones and answers 403 to the others)."""
+    rows = client.query(
+        f"SELECT token_id, secret_sha256, role, name, subject FROM {db}.tokens FINAL WHERE revoked = 0"
+    ).result_rows
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
