@@ -83,6 +83,7 @@ class IntakeStore:
                 "[concat(toString(topic), ':', toString(partition))] "
                 "ORDER BY topic, partition, offset LIMIT {n:UInt32}",
                 parameters={"keys": keys, "offsets": list(cursor.values()), "n": limit},
+                column_formats={"raw": "bytes"},  # the record's own bytes, UTF-8 or not (never a hex string)
             )
         except Exception as exc:
             raise translate(exc, f"read of {self.db}.intake failed") from exc
