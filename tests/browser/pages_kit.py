@@ -109,37 +109,41 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "token", "create", "--db", dsn, "--role", "creator", "--subject", creator, cwd=work
         ).strip()
 
-    port = _free_port()
-    log = (work / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [*REELROI, "serve", "--db", dsn, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=work,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as res:
-                    if res.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"reelroi serve did not start:\n{(work / 'serve.log').read_text()}")
-            time.sleep(0.2)
+    with serving(dsn, work) as base:
         yield Site(base, tokens, buyer, creators)
-    finally:
-        server.terminate()
+
+
+@contextlib.contextmanager
+def serving(dsn: str, work: Path) -> Iterator[str]:
+    """``reelroi serve`` on ``dsn`` until the block ends; yields its base URL."""
+    port = _free_port()
+    with (work / "serve.log").open("wb") as log:
+        server = subprocess.Popen(
+            [*REELROI, "serve", "--db", dsn, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(urllib.error.URLError, OSError):
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2) as res:
+                        if res.status == 200:
+                            break
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    pytest.fail(f"reelroi serve did not start:\n{(work / 'serve.log').read_text()}")
+                time.sleep(0.2)
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 # ---------------------------------------------------------------- the browser

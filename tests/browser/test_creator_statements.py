@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -35,7 +34,7 @@ if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exi
     pytest.skip("browser tests need /usr/bin/chromium and /usr/bin/chromedriver", allow_module_level=True)
 
 pytest.importorskip("selenium.webdriver", reason="browser tests need selenium (pip install -e '.[dev]')")
-from pages_kit import REELROI, Site, _cli, _free_port, open_as  # noqa: E402
+from pages_kit import Site, _cli, open_as, serving  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -79,37 +78,6 @@ LATER = [
     kit.refund(event_id="r-o4", order_id="o4", ts="2026-11-10T10:00:00+08:00", amount="5"),
     kit.ad_unlock(event_id="iaa-dec", user_id="u1", ts="2026-12-01T01:00:00+08:00"),  # the clock past November
 ]
-
-
-@contextlib.contextmanager
-def serving(dsn: str, work: Path) -> Iterator[str]:
-    """``reelroi serve`` on ``dsn`` until the block ends; yields its base URL."""
-    port = _free_port()
-    with (work / "serve.log").open("wb") as log:
-        server = subprocess.Popen(
-            [*REELROI, "serve", "--db", dsn, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=work,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2) as res:
-                        if res.status == 200:
-                            break
-                assert server.poll() is None and time.monotonic() < deadline, (work / "serve.log").read_text()
-                time.sleep(0.2)
-            yield base
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 @pytest.fixture(scope="module")
