@@ -17,7 +17,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 
-_FLOAT_EXACT_S = 2**52 // 1_000_000  # below this many seconds a float holds every microsecond
+# Below 2^31 s (January 2038) a float's spacing is under 2.4e-7 s, and timestamp() and the product by 10^6
+# are each rounded once, so round() lands on the exact microsecond; past it (2106, say) it does not.
+_FLOAT_EXACT_S = 2**31
 TICKS_PER_US = 10**12
 TICKS_PER_SECOND = 10**18
 
