@@ -24,7 +24,7 @@ from streams.broker import EmbeddedBroker
 from streams.produce import create_topics, produce
 from streams.topics import all_topics
 from tests.hostile import event, nested
-from tests.streams.test_worker import replayed_reports, reports, start_worker
+from tests.streams.test_worker import CLI, replayed_reports, reports, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +87,9 @@ def test_poison_records_do_not_stop_a_worker(tmp_path: Path) -> None:
     assert got["rejects"] == {"rejected": rejected, "duplicates": expected["rejects"]["duplicates"]}  # type: ignore[index]
     assert got["roi"] == expected["roi"]
     assert got["commission"] == expected["commission"]
+    # every rejected record keeps its own bytes, UTF-8 or not (intake once read them back as a hex string)
+    shown = subprocess.run([*CLI, "rejects", "--db", dsn, "--show", "1000"], capture_output=True, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr.decode(errors="replace")
+    rows = shown.stderr.decode().splitlines()
+    assert any(row.endswith(f"(not UTF-8) {poison[0]!r}") for row in rows), rows[:5]
+    assert any(row.endswith('{"type":["click"]}') for row in rows)
