@@ -222,7 +222,7 @@ def wrapped_table(rows: Sequence[dict[str, Any]], width: int, keys: Sequence[str
 
 def _is_number(text: str) -> bool:
     try:
-        Decimal(text.removesuffix("*"))  # a figure marked not final is still a number
+        Decimal(text.removesuffix("*").replace(",", ""))  # marked not final, or with thousands separators
     except ArithmeticError:
         return text == ""
     return True
