@@ -9,6 +9,7 @@ what its recursion cannot parse, so there only our answer is checked.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import tracemalloc
@@ -27,7 +28,14 @@ from tests.reference.spec_oracle import _validate_line
 ZONE = ZoneInfo("Asia/Shanghai")
 SPEC_REASONS = {INVALID_JSON, UNKNOWN_TYPE, INVALID_FIELD}
 HUGE_EXPONENT = re.compile(rb"[0-9][eE][+-]?0*[1-9][0-9]{16}")
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: CI sees the same 400 examples every run (a new counterexample must not decide whether a
+# commit lands). REELROI_FUZZ_EXPLORE=1 draws new ones each run, to look for more.
+FUZZ = settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=not os.environ.get("REELROI_FUZZ_EXPLORE"),
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def ours(raw: bytes) -> str:
@@ -71,8 +79,8 @@ def test_reason_agrees_with_the_reference(raw: bytes) -> None:
     got = ours(raw)
     if comparable(raw):
         assert got == reference(raw), decode(raw)
-    else:
-        assert got in ("ok", INVALID_JSON, INVALID_FIELD)
+    else:  # the reference cannot judge it as SPEC allows; ours must still be a SPEC answer
+        assert got == "ok" or got in SPEC_REASONS
 
 
 @settings(max_examples=60, deadline=None)
