@@ -56,7 +56,7 @@ def test_corpus_and_spec_example(store) -> None:  # type: ignore[no-untyped-def]
     assert "too_large" in err
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(st.lists(hostile_lines.filter(lambda b: b"\n" not in b), min_size=20, max_size=80))
 def test_generated_hostile_lines(store, lines: list[bytes]) -> None:  # type: ignore[no-untyped-def]
     store.new_database()
