@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -49,6 +51,21 @@ class Timer:
         return timed
 
 
+def plain_pass(path: Path) -> float:
+    """Seconds for orjson.loads and one dict update per line of ``path``: the floor replay is measured against."""
+    seen: dict[object, object] = {}
+    started = time.perf_counter()
+    with path.open("rb") as handle:
+        for line in handle:
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if type(event) is dict:
+                seen[event.get("event_id")] = event.get("type")
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -65,6 +82,7 @@ def main() -> None:
                 handle.write(line)
         lines = sum(1 for _ in source.open("rb"))
         print(f"generated {lines:,} lines ({source.stat().st_size / 1e6:.0f} MB) in {work}")
+        floor_s = plain_pass(source)  # the ceiling: the simplest Python pass over the same file
 
         client = connect(f"chdb://{work}/chdb")
         migrate(client, "reelroi")
@@ -92,6 +110,10 @@ def main() -> None:
         print(f"replay            {replayed:.1f} s  ({stats.records / replayed:,.0f} events/s)")
         print(f"reports           {queried:.2f} s  ({len(roi):,} ROI rows, {len(commission):,} commission rows)")
         print(f"end to end        {total:.1f} s  ({stats.records / total:,.0f} events/s)")
+        floor = lines / floor_s
+        print(
+            f"orjson + dict     {floor_s:.1f} s  ({floor:,.0f} lines/s); replay is {stats.records / replayed / floor:.2f} of it"
+        )
         print(f"rows written      {stats.rows_written:,}")
         print(f"peak RSS          {peak_mb:,.0f} MB")
         print("where the time goes:")
