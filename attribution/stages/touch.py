@@ -1,0 +1,93 @@
+"""The touch stage: clicks and impressions by device (``d:``) and clicks by click_id (``k:``).
+
+Rule 2 of SPEC section 3 needs, for a user's earliest redirect, the latest
+click with its click_id and the latest click and impression of its device,
+each in its window. Every redirect is told to the keys it names; each key
+answers every redirect it knows, and answers again when a touch arrives that
+beats its answer. A key's touches only grow, so an answer only moves to a
+later touch; the user stage keeps the answer with the greatest version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from attribution.clock import TICKS_PER_SECOND
+from attribution.policy import Policy
+from attribution.sources import Touch
+from attribution.stages.base import Stage
+from attribution.stages.records import USER, Answer, Emit, RedirectAt, StageRecord, TouchIn
+
+_NO_ANSWER = (None, None)
+
+
+@dataclass(slots=True)
+class TouchState:
+    seen: dict[str, str] = field(default_factory=dict)  # touch event_id -> origin of its first copy
+    clicks: list[Touch] = field(default_factory=list)
+    impressions: list[Touch] = field(default_factory=list)
+    redirects: dict[str, tuple[int, str]] = field(default_factory=dict)  # redirect event_id -> (ts, user)
+    answered: dict[str, tuple[Touch | None, Touch | None]] = field(default_factory=dict)  # last sent per redirect
+    pending: set[str] = field(default_factory=set)  # redirects whose answer may have changed
+
+
+class TouchStage(Stage[TouchState]):
+    name = "touch"
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self._click_window = policy.click_window_s * TICKS_PER_SECOND
+        self._view_window = policy.view_window_s * TICKS_PER_SECOND
+
+    def _state(self, key: str) -> TouchState:
+        state = self.keys.get(key)
+        if state is None:
+            state = self.keys[key] = TouchState()
+        return state
+
+    def _apply(self, record: StageRecord, at: int) -> None:
+        if isinstance(record, TouchIn):
+            state = self._state(record.key)
+            if not self.first_copy(state.seen, record.event_id, record.origin, at, record.counts):
+                return
+            touch = Touch(record.ts, record.event_id, record.source_kind, record.source_id)
+            window = self._view_window if record.impression else self._click_window
+            (state.impressions if record.impression else state.clicks).append(touch)
+            for redirect_id, (ts, _) in state.redirects.items():
+                if ts - window <= touch.ts <= ts:
+                    state.pending.add(redirect_id)
+            self.touch(record.key, at)
+        elif isinstance(record, RedirectAt):
+            state = self._state(record.key)
+            if record.event_id not in state.redirects:
+                state.redirects[record.event_id] = (record.ts, record.user_id)
+                state.pending.add(record.event_id)
+                self.touch(record.key, at)
+
+    def _recompute(self, key: str, at: int) -> None:
+        state = self.keys[key]
+        slot = key[0]
+        for redirect_id in state.pending:
+            ts, user = state.redirects[redirect_id]
+            answer = (
+                _latest(state.clicks, ts - self._click_window, ts),
+                _latest(state.impressions, ts - self._view_window, ts) if slot == "d" else None,
+            )
+            if answer != state.answered.get(redirect_id, _NO_ANSWER):
+                state.answered[redirect_id] = answer
+                self.emits.append(Emit(USER, Answer(user, redirect_id, slot, at, answer[0], answer[1])))
+        state.pending = set()
+
+    def size(self) -> dict[str, int]:
+        return {
+            "keys": len(self.keys),
+            "touches": sum(len(s.clicks) + len(s.impressions) for s in self.keys.values()),
+        }
+
+
+def _latest(touches: list[Touch], start: int, end: int) -> Touch | None:
+    best: Touch | None = None
+    for touch in touches:
+        if start <= touch.ts <= end and (best is None or touch > best):
+            best = touch
+    return best

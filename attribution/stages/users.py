@@ -1,0 +1,216 @@
+"""The user stage: acquisition, source and credit (SPEC 3.1-3.3, 3.6-3.7) for the users of a partition.
+
+A user's redirects and ad unlocks come from the router; what their earliest
+redirect's touch keys answered, and what each order that names them means,
+come from the touch and order stages. From these the stage derives the
+user's fact and money facts exactly as ``Engine._attribute_user`` does, and
+emits only what changed, under keys of this user (money by
+``(user_id, event_id)``), so that money moving to another user is retracted
+here and written there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from attribution.clock import TICKS_PER_US, LocalDates
+from attribution.fx import EXACT
+from attribution.orders import NO_FX_RATE, PaymentRec, RefundRec, Verdict
+from attribution.outputs import MoneyFact, UserFact
+from attribution.policy import Policy
+from attribution.sources import Redirect, Touch
+from attribution.stages.base import Stage
+from attribution.stages.facts import Fact
+from attribution.stages.records import Answer, ConfigIn, OrderResult, RedirectIn, StageRecord, UnlockIn
+from attribution.state import UnlockRec
+
+ZERO = Decimal(0)
+HeldAnswer = tuple[int, Touch | None, Touch | None]  # version, click, impression
+HeldOrder = tuple[int, PaymentRec | None, Decimal | None, tuple[RefundRec, ...]]
+
+
+@dataclass(slots=True)
+class UserState:
+    seen: dict[str, str] = field(default_factory=dict)  # redirect and unlock event_ids -> first origin
+    redirect: Redirect | None = None  # the earliest
+    answers: dict[tuple[str, str], HeldAnswer] = field(default_factory=dict)  # (redirect_id, slot) -> answer
+    orders: dict[str, HeldOrder] = field(default_factory=dict)
+    unlocks: list[UnlockRec] = field(default_factory=list)
+    emitted: UserFact | None = None
+    money: dict[str, MoneyFact] = field(default_factory=dict)  # emitted, by event_id
+    verdicts: dict[str, Verdict] = field(default_factory=dict)  # unlocks without a rate
+
+
+class UserStage(Stage[UserState]):
+    name = "user"
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self._dates = LocalDates(policy.zone)
+        self._by_plan: dict[str, set[str]] = {}
+        self._by_unlock_currency: dict[str, set[str]] = {}
+
+    def _state(self, user_id: str) -> UserState:
+        state = self.keys.get(user_id)
+        if state is None:
+            state = self.keys[user_id] = UserState()
+        return state
+
+    def _apply(self, record: StageRecord, at: int) -> None:
+        if isinstance(record, Answer):
+            state = self._state(record.user_id)
+            slot = (record.redirect_id, record.slot)
+            held = state.answers.get(slot)
+            if held is None or record.version > held[0]:
+                state.answers[slot] = (record.version, record.click, record.impression)
+                if state.redirect is not None and state.redirect.event_id == record.redirect_id:
+                    self.touch(record.user_id, at)
+                else:
+                    self.keep(record.user_id)
+        elif isinstance(record, OrderResult):
+            state = self._state(record.user_id)
+            held_order = state.orders.get(record.order_id)
+            if held_order is None or record.version > held_order[0]:
+                state.orders[record.order_id] = (record.version, record.counted, record.rate, record.refunds)
+                self.touch(record.user_id, at)
+        elif isinstance(record, RedirectIn):
+            state = self._state(record.user_id)
+            if not self.first_copy(state.seen, record.event_id, record.origin, at):
+                return
+            redirect = Redirect(record.ts, record.event_id, record.click_id, record.device_id)
+            if state.redirect is None or redirect < state.redirect:
+                state.redirect = redirect
+                self.touch(record.user_id, at)
+            else:
+                self.keep(record.user_id)
+        elif isinstance(record, UnlockIn):
+            state = self._state(record.user_id)
+            if not self.first_copy(state.seen, record.event_id, record.origin, at):
+                return
+            unlock = UnlockRec(
+                record.ts, record.event_id, record.revenue, record.currency, record.date, record.origin, b""
+            )
+            state.unlocks.append(unlock)
+            self._by_unlock_currency.setdefault(record.currency, set()).add(record.user_id)
+            self.touch(record.user_id, at)
+        elif isinstance(record, ConfigIn):
+            self.apply_config(record, at)
+
+    def rate_changed(self, currency: str, since: object, at: int) -> None:
+        for user_id in self._by_unlock_currency.get(currency, ()):
+            if any(u.date >= since for u in self.keys[user_id].unlocks if u.currency == currency):  # type: ignore[operator]
+                self.touch(user_id, at)
+
+    def plan_changed(self, plan_id: str, at: int) -> None:
+        for user_id in self._by_plan.get(plan_id, ()):
+            self.touch(user_id, at)
+
+    # ------------------------------------------------------------ recompute
+
+    def _acquisition(self, user_id: str, state: UserState) -> UserFact | None:
+        """Rules 1-3: the user's source and cohort, or None if the user has nothing that counts."""
+        redirect = state.redirect
+        if redirect is not None:
+            kind, source_id, touch = "organic", "organic", "organic"
+            found = False
+            if redirect.click_id is not None:
+                held = state.answers.get((redirect.event_id, "k"))
+                if held is not None and held[1] is not None:
+                    kind, source_id, touch, found = held[1].source_kind, held[1].source_id, "click_id", True
+            if not found and redirect.device_id is not None:
+                held = state.answers.get((redirect.event_id, "d"))
+                if held is not None and held[1] is not None:
+                    kind, source_id, touch = held[1].source_kind, held[1].source_id, "device"
+                elif held is not None and held[2] is not None:
+                    kind, source_id, touch = held[2].source_kind, held[2].source_id, "view"
+            cohort = self._dates.of_ticks(redirect.ts)
+            return UserFact(user_id, kind, source_id, touch, cohort, redirect.ts // TICKS_PER_US)
+        earliest: int | None = None
+        for _, counted, _, _ in state.orders.values():
+            if counted is not None and (earliest is None or counted.ts < earliest):
+                earliest = counted.ts
+        for unlock in state.unlocks:
+            if self.config.fx.rate(unlock.currency, unlock.date) is not None and (
+                earliest is None or unlock.ts < earliest
+            ):
+                earliest = unlock.ts
+        if earliest is None:
+            return None
+        return UserFact(
+            user_id, "organic", "organic", "no_redirect", self._dates.of_ticks(earliest), earliest // TICKS_PER_US
+        )
+
+    def _recompute(self, user_id: str, at: int) -> None:
+        state = self.keys[user_id]
+        fact = self._acquisition(user_id, state)
+        previous = state.emitted
+        if fact != previous:
+            if previous is not None and previous.source_kind == "plan":
+                self._by_plan.get(previous.source_id, set()).discard(user_id)
+            if fact is not None and fact.source_kind == "plan":
+                self._by_plan.setdefault(fact.source_id, set()).add(user_id)
+            self.facts.append(Fact("user", at, fact if fact is not None else previous._replace(active=False)))  # type: ignore[union-attr]
+            state.emitted = fact
+        money = self._money(user_id, state, fact, at)
+        for event_id, row in money.items():
+            if state.money.get(event_id) != row:
+                self.facts.append(Fact("money", at, row))
+        for event_id, row in state.money.items():
+            if event_id not in money:
+                self.facts.append(Fact("money", at, _retracted(row)))
+        state.money = money
+
+    def _money(self, user_id: str, state: UserState, fact: UserFact | None, at: int) -> dict[str, MoneyFact]:
+        out: dict[str, MoneyFact] = {}
+        creator, share = self._commission_rate(fact)
+        if fact is not None:
+            for order_id, (_, p, rate, refunds) in state.orders.items():
+                if p is None or rate is None:
+                    continue
+                value = EXACT.multiply(p.amount, rate)
+                commission = EXACT.multiply(share, value) if share is not None else ZERO
+                out[p.event_id] = MoneyFact(
+                    p.event_id, "payment", user_id, order_id, p.ts // TICKS_PER_US, p.date, fact.source_kind,
+                    fact.source_id, fact.cohort_date, p.currency, p.amount, rate, value, creator, commission,
+                )  # fmt: skip
+                for r in refunds:
+                    value = -EXACT.multiply(r.amount, rate)
+                    commission = EXACT.multiply(share, value) if share is not None else ZERO
+                    out[r.event_id] = MoneyFact(
+                        r.event_id, "refund", user_id, order_id, r.ts // TICKS_PER_US, r.date, fact.source_kind,
+                        fact.source_id, fact.cohort_date, r.currency, r.amount, rate, value, creator, commission,
+                    )  # fmt: skip
+        for unlock in state.unlocks:
+            rate = self.config.fx.rate(unlock.currency, unlock.date)
+            verdict = None
+            if rate is None:
+                verdict = Verdict(NO_FX_RATE, f"no {unlock.currency} rate effective on or before {unlock.date}")
+            self.set_verdict(state.verdicts, unlock.event_id, verdict, unlock.origin, "ad_unlock", at)
+            if rate is None or fact is None:
+                continue
+            out[unlock.event_id] = MoneyFact(
+                unlock.event_id, "ad_unlock", user_id, "", unlock.ts // TICKS_PER_US, unlock.date, fact.source_kind,
+                fact.source_id, fact.cohort_date, unlock.currency, unlock.revenue, rate,
+                EXACT.multiply(unlock.revenue, rate), "", ZERO,
+            )  # fmt: skip
+        return out
+
+    def _commission_rate(self, fact: UserFact | None) -> tuple[str, Decimal | None]:
+        if fact is None or fact.source_kind != "plan":
+            return "", None
+        plan = self.config.plans.get(fact.source_id)
+        return (plan.creator_id, plan.commission_rate) if plan else ("", None)
+
+    def _reindex(self) -> None:
+        self._by_plan, self._by_unlock_currency = {}, {}
+        for user_id, state in self.keys.items():
+            if state.emitted is not None and state.emitted.source_kind == "plan":
+                self._by_plan.setdefault(state.emitted.source_id, set()).add(user_id)
+            for unlock in state.unlocks:
+                self._by_unlock_currency.setdefault(unlock.currency, set()).add(user_id)
+
+
+def _retracted(row: MoneyFact) -> MoneyFact:
+    """The retraction of a money row: its key (user, event) and ``active=False``."""
+    return row._replace(active=False)
