@@ -33,7 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.decode import TOO_LARGE
 from schemas.framing import Record
-from streams.topics import UNROUTABLE_FAMILY, all_topics, find_route, topic_name
+from streams.topics import UNROUTABLE_FAMILY, all_topics, find_route, partitions_of, topic_name
 
 COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")
 MAX_REQUEST_BYTES = 1 << 20  # kafka-python's max_request_size and about Kafka's default max.message.bytes
@@ -162,7 +162,7 @@ def create_topics(bootstrap: str, prefix: str, partitions: int = 6, replication:
         created = []
         for name in wanted:
             try:
-                admin.create_topics([NewTopic(name, partitions, replication)])
+                admin.create_topics([NewTopic(name, partitions_of(prefix, name, partitions), replication)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

@@ -42,8 +42,21 @@ def dead_letter_topic(prefix: str) -> str:
     return f"{prefix}rejected"
 
 
+# Internal topics of the attribution stages (docs/design/streaming.md) and the facts the sink reads.
+STAGE_TOPICS = ("stage.touch", "stage.order", "stage.user", "stage.spend", "stage.config")
+FACTS_TOPIC = "facts"
+SINGLE_PARTITION = ("stage.config",)  # the config stage is one partition: winners need one place
+
+
 def all_topics(prefix: str) -> list[str]:
-    return [topic_name(prefix, f.name) for f in FAMILIES] + [dead_letter_topic(prefix)]
+    families = [topic_name(prefix, f.name) for f in FAMILIES]
+    internal = [topic_name(prefix, t) for t in (*STAGE_TOPICS, FACTS_TOPIC)]
+    return [*families, dead_letter_topic(prefix), *internal]
+
+
+def partitions_of(prefix: str, topic: str, partitions: int) -> int:
+    """How many partitions ``topic`` has (``partitions`` for all but the single-partition ones)."""
+    return 1 if topic.removeprefix(prefix) in SINGLE_PARTITION else partitions
 
 
 def find_route(raw: bytes) -> tuple[str, bytes | None] | None:

@@ -32,7 +32,6 @@ import time
 from dataclasses import dataclass, field
 
 import faust
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.errors import SinkError
 from attribution.outputs import Outputs
@@ -44,29 +43,10 @@ from streams import metrics
 from streams.attributor import Attributor, Fenced
 from streams.codecs import install as install_codecs
 from streams.codecs import undecodable
+from streams.kafka_settings import KafkaSettings
 from streams.topics import FAMILIES, dead_letter_topic, topic_name
 
 log = logging.getLogger("reelroi.worker")
-
-
-class KafkaSettings(BaseSettings):
-    """``REELROI_KAFKA_*``: where the topics are and how the worker batches."""
-
-    model_config = SettingsConfigDict(env_prefix="REELROI_KAFKA_", extra="ignore")
-
-    bootstrap: str = "127.0.0.1:9092"
-    exit_when_idle_s: float = 0.0  # benchmarks: stop after this long without records, write stats
-    stats_path: str = ""
-    topic_prefix: str = "reelroi."
-    group: str = "reelroi-attribution"
-    partitions: int = 6
-    batch_max: int = 20_000
-    batch_within_s: float = 0.5
-    attribution_page: int = 50_000  # intake records per attribution batch, at most
-    attribution_lines: int = 50_000  # and lines (a batched message holds many), at most
-    attribution_poll_s: float = 0.2  # how often an idle attributor looks for new intake
-    intake_trim_s: float = 600.0  # how often attributed records are deleted from intake (0: never)
-    rebalance_timeout_s: float = 6.0
 
 
 @dataclass

@@ -1,0 +1,312 @@
+"""The attribution stages on Kafka: the router and every keyed stage, as faust agents of one app.
+
+docs/design/streaming.md is the why. Each agent reads one topic with
+``noack_take`` (concurrency 1, faust #606). The router frames, decodes and
+re-keys input records, sends what it made, waits for the broker's acks and
+only then acks its input. A keyed stage holds the state of the partitions it
+is assigned (``StageRunner``): it loads a partition's checkpoint the first
+time it sees a record of it, applies records at their positions (records
+below the checkpoint are skipped), sends the outputs, and every
+``REELROI_STAGE_CHECKPOINT_S`` flushes, saves a checkpoint and acks the
+records the checkpoint covers, so the committed offset never passes a
+checkpoint. A revoked partition's state is dropped: whoever holds it next
+loads the checkpoint and re-reads the tail, and because a stage's outputs are
+decided per record and versioned by position, re-reading changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from attribution.policy import Policy
+from attribution.stages import facts as fact_codec
+from attribution.stages import wire
+from attribution.stages.base import Stage, position
+from attribution.stages.facts import Fact
+from attribution.stages.local import stages_for
+from attribution.stages.records import BROADCAST, Emit
+from attribution.stages.router import Router
+from schemas.decode import INVALID_JSON, Invalid
+from schemas.framing import DEFAULT_MAX_LINE_BYTES, Record, frame_message
+from streams import stage_metrics as sm
+from streams.checkpoints import CheckpointStore
+from streams.codecs import undecodable
+from streams.produce import BATCH_BYTES_LIMIT, partition_of
+from streams.topics import FACTS_TOPIC, FAMILIES, STAGE_TOPICS, dead_letter_topic, partitions_of, topic_name
+
+log = logging.getLogger("reelroi.stages")
+
+
+class StageSettings(BaseSettings):
+    """``REELROI_STAGE_*``: where stage checkpoints live and how often they are taken."""
+
+    model_config = SettingsConfigDict(env_prefix="REELROI_STAGE_", extra="ignore")
+
+    state_dir: str = "reelroi-state"  # checkpoints (one machine, or a file system all workers share)
+    checkpoint_s: float = 5.0
+    compact_ratio: float = 1.0
+
+
+class Outbox:
+    """Lines bound for (topic, partition), sent as batched messages; ``deliver`` waits for the acks."""
+
+    def __init__(self, app: faust.App, prefix: str, partitions: int) -> None:
+        self.app, self.prefix, self.partitions = app, prefix, partitions
+        self._lines: dict[tuple[str, int], list[bytes]] = {}
+        self._facts_topic = topic_name(prefix, FACTS_TOPIC)
+
+    def emits(self, emits: list[Emit]) -> None:
+        for emit in emits:
+            topic = topic_name(self.prefix, emit.topic)
+            line = wire.encode(emit.record)
+            n = partitions_of(self.prefix, topic, self.partitions)
+            if emit.partition == BROADCAST:
+                for p in range(n):
+                    self._lines.setdefault((topic, p), []).append(line)
+            else:
+                p = partition_of(emit.record.route.encode("utf-8", "surrogatepass"), n)
+                self._lines.setdefault((topic, p), []).append(line)
+
+    def facts(self, facts: list[Fact], partition: int) -> None:
+        if facts:
+            lines = self._lines.setdefault((self._facts_topic, partition % self.partitions), [])
+            lines.extend(fact_codec.encode(f) for f in facts)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._lines.values())
+
+    async def deliver(self) -> int:
+        """Send every pending line and wait until the broker has them all (acks=all)."""
+        pending, self._lines = self._lines, {}
+        futures = []
+        for (topic, p), lines in pending.items():
+            for value in _chunks(lines):
+                futures.append(await self.app.producer.send(topic, None, value, p, None, None))
+        if futures:
+            await asyncio.gather(*futures)
+        return len(futures)
+
+
+def _chunks(lines: list[bytes]) -> list[bytes]:
+    """Message values of at most ``BATCH_BYTES_LIMIT`` bytes (a longer line alone)."""
+    out: list[bytes] = []
+    batch: list[bytes] = []
+    size = 0
+    for line in lines:
+        if batch and size + len(line) + 1 > BATCH_BYTES_LIMIT:
+            out.append(b"\n".join(batch))
+            batch, size = [], 0
+        batch.append(line)
+        size += len(line) + 1
+    if batch:
+        out.append(b"\n".join(batch))
+    return out
+
+
+@dataclass
+class Held:
+    """One stage partition this worker holds."""
+
+    stage: Stage  # type: ignore[type-arg]
+    next: int  # the next position to apply; records below it are already in state
+    saved_at: float
+    unacked: list[Any] = field(default_factory=list)  # faust events applied, not yet covered by a checkpoint
+
+
+class StageRunner:
+    """The partitions of one keyed stage held by this worker, and their checkpoints."""
+
+    def __init__(self, topic: str, policy: Policy, store: CheckpointStore, checkpoint_s: float) -> None:
+        self.topic, self.policy, self.store, self.checkpoint_s = topic, policy, store, checkpoint_s
+        self.name = topic.removeprefix("stage.")
+        self.held: dict[int, Held] = {}
+        self.bad_lines = 0
+        self.lock = asyncio.Lock()  # the agent's batch and the idle checkpoint timer take turns
+        self.stream: Any = None  # the agent's stream, to ack with
+
+    def hold(self, partition: int) -> Held:
+        held = self.held.get(partition)
+        if held is None:
+            started = time.perf_counter()
+            checkpoint = self.store.load(self.name, partition)
+            stage = stages_for(self.policy)[self.topic]
+            stage.restore(checkpoint.entries)
+            held = self.held[partition] = Held(stage, checkpoint.position, time.monotonic())
+            seconds = time.perf_counter() - started
+            sm.LOADS.labels(self.name).observe(seconds)
+            log.info(
+                "%s[%d]: loaded %d keys at position %d in %.2fs",
+                self.name, partition, len(stage.keys), checkpoint.position, seconds,
+            )  # fmt: skip
+        return held
+
+    def drop(self, partition: int) -> None:
+        if self.held.pop(partition, None) is not None:
+            log.info("%s[%d]: revoked, state dropped (the next owner loads its checkpoint)", self.name, partition)
+
+    def apply(self, events: list[Any], outbox: Outbox) -> None:
+        """Apply a batch of faust events (one or more partitions) and queue what they emit."""
+        for event in events:
+            message = event.message
+            held = self.hold(message.partition)
+            base = position(message.offset, 0)
+            held.unacked.append(event)
+            if base < held.next:
+                continue  # already in the checkpoint: re-read after a move, or still buffered
+            for i, line in enumerate((message.value or b"").split(b"\n"), start=1):
+                if not line:
+                    continue
+                try:
+                    record = wire.decode(line)
+                except (ValueError, KeyError, IndexError, TypeError) as exc:  # a bug upstream: count it, go on
+                    self.bad_lines += 1
+                    sm.BAD_LINES.labels(self.name).inc()
+                    log.error("%s: undecodable stage record at %s:%d:%d:%d: %s", self.name, message.topic,
+                              message.partition, message.offset, i, exc)  # fmt: skip
+                    continue
+                held.stage.apply(record, base + i)
+            held.next = position(message.offset + 1, 0)
+            facts, emits = held.stage.flush()
+            outbox.facts(facts, message.partition)
+            outbox.emits(emits)
+            sm.RECORDS.labels(self.name).inc()
+
+    def due(self, now: float, everything: bool = False) -> list[int]:
+        return [p for p, h in self.held.items() if h.unacked and (everything or now - h.saved_at >= self.checkpoint_s)]
+
+    def save(self, partition: int) -> list[Any]:
+        """Checkpoint one partition (outputs already delivered); returns the events it now covers."""
+        held = self.held[partition]
+        started = time.perf_counter()
+        self.store.save(self.name, partition, held.next, held.stage.changed(), held.stage.everything)
+        sm.SAVES.labels(self.name).observe(time.perf_counter() - started)
+        sm.CHECKPOINTED.labels(self.name, str(partition)).set(time.time())
+        sm.KEYS.labels(self.name, str(partition)).set(len(held.stage.keys))
+        held.saved_at = time.monotonic()
+        events, held.unacked = held.unacked, []
+        return events
+
+
+def frame_events(events: list[Any], max_line: int) -> list[Record]:
+    records: list[Record] = []
+    for event in events:
+        m = event.message
+        origin = f"kafka:{m.topic}:{m.partition}:{m.offset}"
+        reason = undecodable(m)
+        if reason:
+            detail = f"undecodable record batch ({reason}); the whole batch is kept"
+            records.append(Record(origin, m.value or b"", Invalid(INVALID_JSON, detail)))
+        else:
+            records.extend(frame_message(m.value, origin, max_line))
+    return records
+
+
+def build_stages(
+    app: faust.App,
+    prefix: str,
+    partitions: int,
+    policy: Policy,
+    store: CheckpointStore,
+    settings: StageSettings,
+    batch_max: int,
+    within_s: float,
+    max_line: int = DEFAULT_MAX_LINE_BYTES,
+    on_batch: Callable[[str, int], None] | None = None,
+) -> dict[str, StageRunner]:
+    """Declare the router and the stage agents on ``app``; returns the runners (for tests and metrics)."""
+    runners = {t: StageRunner(t, policy, store, settings.checkpoint_s) for t in STAGE_TOPICS}
+    inputs = app.topic(*sorted(topic_name(prefix, f.name) for f in FAMILIES), value_type=bytes, key_type=bytes)
+    dead_letters = app.topic(dead_letter_topic(prefix), value_type=bytes, key_type=bytes)
+    router = Router(policy)
+
+    @app.agent(inputs, concurrency=1)
+    async def route(stream: faust.StreamT[bytes]) -> None:
+        outbox = Outbox(app, prefix, partitions)
+        async for events in stream.noack_take(batch_max, within=within_s):  # type: ignore[attr-defined]
+            records = frame_events(events, max_line)
+            facts, emits = await asyncio.to_thread(router.route, records)
+            outbox.facts(facts, events[0].message.partition)
+            outbox.emits(emits)
+            await outbox.deliver()
+            for fact in facts:
+                if fact.kind == "rejection":
+                    r = fact.row
+                    headers = {"reason": r.reason.encode(), "origin": r.origin.encode()}
+                    await dead_letters.send(value=r.raw, headers=headers)
+            sm.ROUTED.inc(len(records))
+            for event in events:
+                await stream.ack(event)
+            if on_batch is not None:
+                on_batch("router", len(records))
+
+    for stage_topic, runner in runners.items():
+        topic = app.topic(
+            topic_name(prefix, stage_topic),
+            value_type=bytes,
+            key_type=bytes,
+            partitions=partitions_of(prefix, topic_name(prefix, stage_topic), partitions),
+        )
+        _stage_agent(app, topic, runner, prefix, partitions, batch_max, within_s, on_batch)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        for tp in revoked:
+            runner = runners.get(tp.topic.removeprefix(prefix))
+            if runner is not None:
+                runner.drop(tp.partition)
+
+    return runners
+
+
+def _stage_agent(
+    app: faust.App,
+    topic: Any,
+    runner: StageRunner,
+    prefix: str,
+    partitions: int,
+    batch_max: int,
+    within_s: float,
+    on_batch: Callable[[str, int], None] | None,
+) -> None:
+    async def run(stream: faust.StreamT[bytes]) -> None:
+        runner.stream = stream
+        outbox = Outbox(app, prefix, partitions)
+        async for events in stream.noack_take(batch_max, within=within_s):  # type: ignore[attr-defined]
+            assigned = app.consumer.assignment()
+            live = [e for e in events if e.message.tp in assigned]  # a revoked partition's buffered records wait
+            started = time.perf_counter()
+            async with runner.lock:
+                await asyncio.to_thread(runner.apply, live, outbox)
+                await outbox.deliver()
+                await _checkpoint(runner, stream, everything=False)
+            sm.BATCH_SECONDS.labels(runner.name).observe(time.perf_counter() - started)
+            if on_batch is not None:
+                on_batch(runner.name, len(live))
+
+    run.__name__ = f"stage_{runner.name}"
+    app.agent(topic, name=f"reelroi.stage.{runner.name}", concurrency=1)(run)
+
+    @app.timer(interval=max(0.2, runner.checkpoint_s / 2))  # type: ignore[untyped-decorator]
+    async def checkpoint_idle() -> None:
+        """A partition that has gone quiet is checkpointed too, so that its last records are acked."""
+        if runner.stream is not None:
+            async with runner.lock:
+                await _checkpoint(runner, runner.stream, everything=False)
+
+
+async def _checkpoint(runner: StageRunner, stream: Any, everything: bool) -> None:
+    """Save the partitions that are due (their outputs are delivered) and ack what the saves cover."""
+    for partition in runner.due(time.monotonic(), everything):
+        for event in await asyncio.to_thread(runner.save, partition):
+            await stream.ack(event)
+
+
+__all__ = ["StageRunner", "StageSettings", "build_stages"]
