@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
@@ -169,6 +169,15 @@ def create_topics(bootstrap: str, prefix: str, partitions: int = 6, replication:
         return created
     finally:
         admin.close()
+
+
+def topic_partitions(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+    """How many partitions each existing topic has (what producers must partition by, whatever was configured)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="reelroi-admin")
+    try:
+        return {t: len(consumer.partitions_for_topic(t) or ()) for t in topics}
+    finally:
+        consumer.close()
 
 
 def sendable(records: Iterable[Record], tally: Tally) -> Iterator[bytes]:

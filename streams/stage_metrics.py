@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram
 _SECONDS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 
 ROUTED = Counter("reelroi_router_records", "Input records framed, decoded and routed by the router")
+SEND_FAILURES = Counter("reelroi_stage_send_failures", "Failed sends of stage outputs (retried whole)")
 RECORDS = Counter("reelroi_stage_messages", "Stage-topic messages applied, by stage", ["stage"])
 BAD_LINES = Counter(
     "reelroi_stage_bad_lines", "Stage records that did not decode (a bug upstream; the line is skipped)", ["stage"]

@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 
 import faust
 
+from attribution.errors import ConfigError
 from attribution.policy import Policy
 from schemas.framing import DEFAULT_MAX_LINE_BYTES
 from streams.checkpoints import DirectoryCheckpoints
 from streams.codecs import install as install_codecs
 from streams.kafka_settings import KafkaSettings
+from streams.produce import topic_partitions
 from streams.stages import StageRunner, StageSettings, build_stages
+from streams.topics import all_topics
 
 log = logging.getLogger("reelroi.worker")
 
@@ -88,8 +91,12 @@ def build_worker(
         if records:
             worker.last_batch_at = time.time()
 
+    counts = topic_partitions(settings.bootstrap, all_topics(settings.topic_prefix))
+    missing = sorted(t for t, n in counts.items() if n == 0)
+    if missing:
+        raise ConfigError(f"topics missing on {settings.bootstrap}: {', '.join(missing)} (reelroi topics creates them)")
     worker.runners = build_stages(
-        app, settings.topic_prefix, settings.partitions, policy, store, stage_settings,
+        app, settings.topic_prefix, counts, policy, store, stage_settings,
         settings.batch_max, settings.batch_within_s, max_line, on_batch,
     )  # fmt: skip
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.policy import Policy
@@ -40,7 +42,7 @@ from streams import stage_metrics as sm
 from streams.checkpoints import CheckpointStore
 from streams.codecs import undecodable
 from streams.produce import BATCH_BYTES_LIMIT, partition_of
-from streams.topics import FACTS_TOPIC, FAMILIES, STAGE_TOPICS, dead_letter_topic, partitions_of, topic_name
+from streams.topics import FACTS_TOPIC, FAMILIES, STAGE_TOPICS, dead_letter_topic, topic_name
 
 log = logging.getLogger("reelroi.stages")
 
@@ -56,10 +58,14 @@ class StageSettings(BaseSettings):
 
 
 class Outbox:
-    """Lines bound for (topic, partition), sent as batched messages; ``deliver`` waits for the acks."""
+    """Lines bound for (topic, partition), sent as batched messages; ``deliver`` waits for the acks.
 
-    def __init__(self, app: faust.App, prefix: str, partitions: int) -> None:
-        self.app, self.prefix, self.partitions = app, prefix, partitions
+    ``counts`` are the topics' real partition counts (read from the broker at start): records are
+    partitioned by them, whatever ``REELROI_KAFKA_PARTITIONS`` says.
+    """
+
+    def __init__(self, app: faust.App, prefix: str, counts: dict[str, int]) -> None:
+        self.app, self.prefix, self.counts = app, prefix, counts
         self._lines: dict[tuple[str, int], list[bytes]] = {}
         self._facts_topic = topic_name(prefix, FACTS_TOPIC)
 
@@ -67,7 +73,7 @@ class Outbox:
         for emit in emits:
             topic = topic_name(self.prefix, emit.topic)
             line = wire.encode(emit.record)
-            n = partitions_of(self.prefix, topic, self.partitions)
+            n = self.counts[topic]
             if emit.partition == BROADCAST:
                 for p in range(n):
                     self._lines.setdefault((topic, p), []).append(line)
@@ -77,22 +83,33 @@ class Outbox:
 
     def facts(self, facts: list[Fact], partition: int) -> None:
         if facts:
-            lines = self._lines.setdefault((self._facts_topic, partition % self.partitions), [])
+            lines = self._lines.setdefault((self._facts_topic, partition % self.counts[self._facts_topic]), [])
             lines.extend(fact_codec.encode(f) for f in facts)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._lines.values())
 
-    async def deliver(self) -> int:
-        """Send every pending line and wait until the broker has them all (acks=all)."""
-        pending, self._lines = self._lines, {}
-        futures = []
-        for (topic, p), lines in pending.items():
-            for value in _chunks(lines):
-                futures.append(await self.app.producer.send(topic, None, value, p, None, None))
-        if futures:
-            await asyncio.gather(*futures)
-        return len(futures)
+    async def deliver(self) -> None:
+        """Send every pending line and wait until the broker has them all (acks=all), retrying for ever.
+
+        Nothing is acked before this returns, so a send that fails is retried
+        whole (the broker may then hold a message twice: stages ignore a copy of
+        a record they have, by position of the first, or by its origin).
+        """
+        delay = 0.0
+        while self._lines:
+            try:
+                futures = []
+                for (topic, p), lines in self._lines.items():
+                    for value in _chunks(lines):
+                        futures.append(await self.app.producer.send(topic, None, value, p, None, None))
+                await asyncio.gather(*futures)
+                self._lines = {}
+            except (KafkaError, ProducerSendError, AssertionError, OSError) as exc:  # broker away or refusing
+                delay = min(15.0, delay * 2 or 0.5)
+                sm.SEND_FAILURES.inc()
+                log.error("sending stage outputs failed, retrying in %.1fs: %r", delay, exc)
+                await asyncio.sleep(delay)
 
 
 def _chunks(lines: list[bytes]) -> list[bytes]:
@@ -212,7 +229,7 @@ def frame_events(events: list[Any], max_line: int) -> list[Record]:
 def build_stages(
     app: faust.App,
     prefix: str,
-    partitions: int,
+    counts: dict[str, int],
     policy: Policy,
     store: CheckpointStore,
     settings: StageSettings,
@@ -229,7 +246,7 @@ def build_stages(
 
     @app.agent(inputs, concurrency=1)
     async def route(stream: faust.StreamT[bytes]) -> None:
-        outbox = Outbox(app, prefix, partitions)
+        outbox = Outbox(app, prefix, counts)
         async for events in stream.noack_take(batch_max, within=within_s):  # type: ignore[attr-defined]
             records = frame_events(events, max_line)
             facts, emits = await asyncio.to_thread(router.route, records)
@@ -252,9 +269,9 @@ def build_stages(
             topic_name(prefix, stage_topic),
             value_type=bytes,
             key_type=bytes,
-            partitions=partitions_of(prefix, topic_name(prefix, stage_topic), partitions),
+            partitions=counts[topic_name(prefix, stage_topic)],
         )
-        _stage_agent(app, topic, runner, prefix, partitions, batch_max, within_s, on_batch)
+        _stage_agent(app, topic, runner, prefix, counts, batch_max, within_s, on_batch)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
@@ -271,14 +288,14 @@ def _stage_agent(
     topic: Any,
     runner: StageRunner,
     prefix: str,
-    partitions: int,
+    counts: dict[str, int],
     batch_max: int,
     within_s: float,
     on_batch: Callable[[str, int], None] | None,
 ) -> None:
     async def run(stream: faust.StreamT[bytes]) -> None:
         runner.stream = stream
-        outbox = Outbox(app, prefix, partitions)
+        outbox = Outbox(app, prefix, counts)
         async for events in stream.noack_take(batch_max, within=within_s):  # type: ignore[attr-defined]
             assigned = app.consumer.assignment()
             live = [e for e in events if e.message.tp in assigned]  # a revoked partition's buffered records wait
