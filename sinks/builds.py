@@ -113,6 +113,7 @@ def switch(client: Client, db: str, build_id: str, what: str, tables: tuple[str,
     this build's COMMENT has been exchanged already.
     """
     comments = _comments(client, db)
+    keys = _sorting_keys(client, db)
     for table in tables:
         sibling = build_table(table, build_id)
         if comments.get(table) == MARK + build_id:
@@ -121,6 +122,8 @@ def switch(client: Client, db: str, build_id: str, what: str, tables: tuple[str,
             raise FatalSinkError(
                 f"build {build_id}: {sibling} is gone and {table} was not switched; see sinks/builds.py"
             )
+        if keys.get(sibling) != keys.get(table):
+            _rekey(client, db, table, sibling, build_id)
         command(client, f"EXCHANGE TABLES {db}.{table} AND {db}.{sibling}")
     _drop(client, db, (build_table(t, build_id) for t in tables))
     _journal(client, db, build_id, what, "done", tables)
@@ -221,6 +224,32 @@ def _comments(client: Client, db: str) -> dict[str, str]:
     except Exception as exc:
         raise translate(exc, "read of system.tables failed") from exc
     return {str(name): str(comment) for name, comment in rows}
+
+
+def _sorting_keys(client: Client, db: str) -> dict[str, str]:
+    try:
+        rows = client.query(
+            "SELECT name, sorting_key FROM system.tables WHERE database = {db:String}", parameters={"db": db}
+        ).result_rows
+    except Exception as exc:
+        raise translate(exc, "read of system.tables failed") from exc
+    return {str(name): str(key) for name, key in rows}
+
+
+def _rekey(client: Client, db: str, table: str, sibling: str, build_id: str) -> None:
+    """Copy ``sibling`` into the live table's current DDL before it is switched in.
+
+    A build made before a migration changed a sort key (0008: money by user and
+    event) and switched in after it would bring the old key back under a schema
+    version that says otherwise. The copy is named like a sibling, so a crash
+    here leaves nothing that ``recover`` does not drop.
+    """
+    copy = build_table(f"{table}_rekey", build_id)
+    _drop(client, db, [copy])
+    command(client, f"CREATE TABLE {db}.{copy} AS {db}.{table} COMMENT '{MARK}{build_id}'")
+    command(client, f"INSERT INTO {db}.{copy} SELECT * FROM {db}.{sibling}")
+    command(client, f"EXCHANGE TABLES {db}.{sibling} AND {db}.{copy}")
+    _drop(client, db, [copy])
 
 
 def _drop(client: Client, db: str, tables: Iterable[str]) -> None:

@@ -151,10 +151,27 @@ def rejection_counts(client: Client, db: str) -> dict[str, Any]:
 
 
 def recent_rejections(client: Client, db: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest rejected records with their reason and original bytes, for operators."""
+    """The latest rejected records with their reason and original bytes, for operators.
+
+    A rejection found late (``no_fx_rate``, ``unknown_order``, …: key ``event:<id>``)
+    comes from a stage that keeps no raw bytes, so its ``raw`` may be empty: the
+    bytes are those of the event log row with its event_id.
+    """
     return _query(
         client,
-        f"SELECT reason, detail, event_id, type, origin, raw FROM {db}.rejections FINAL "
-        "ORDER BY version DESC LIMIT {limit:UInt32}",
+        f"""
+        WITH r AS (
+            SELECT key, reason, detail, event_id, type, origin, raw, version FROM {db}.rejections FINAL
+            ORDER BY version DESC LIMIT {{limit:UInt32}}
+        )
+        SELECT r.reason AS reason, r.detail AS detail, r.event_id AS event_id, r.type AS type, r.origin AS origin,
+            if(r.raw = '' AND startsWith(r.key, '{STATE_KEY_PREFIX}'), e.raw, r.raw) AS raw
+        FROM r
+        LEFT JOIN (
+            SELECT event_id, raw FROM {db}.events FINAL
+            WHERE event_id IN (SELECT event_id FROM r WHERE raw = '' AND startsWith(key, '{STATE_KEY_PREFIX}'))
+        ) AS e ON e.event_id = r.event_id
+        ORDER BY r.version DESC
+        """,
         {"limit": limit},
     )

@@ -3,18 +3,21 @@
 Each block is column-oriented and uses cheap wire types: decimals travel as
 plain strings (the server converts them to Decimal), dates as day numbers
 (converted to Date32) and instants as DateTime64 microsecond ticks. Rows
-are deduplicated by key within a block (the last one wins), so one block never
-holds two versions of a key with the same version number.
+are deduplicated by their table key within a block, so one block never holds
+two rows of a key with the same version number. Engine outputs (``blocks``)
+share one version per write, so the last row of a key wins; facts
+(``fact_blocks``) carry their own, so the greatest version wins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from decimal import Context, Decimal
 from typing import Any, NamedTuple
 
-from attribution.outputs import Outputs
+from attribution.outputs import Duplicate, FxRow, MoneyFact, Outputs, PlanRow, Rejection, SpendFact, UserFact
+from attribution.stages.facts import Fact, row_key
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Instants travel as integer microseconds in the column's own type: a plain
@@ -53,13 +56,6 @@ def day(value: date) -> int:
             _day_cache.clear()
         found = _day_cache[value] = value.toordinal() - _EPOCH_ORDINAL
     return found
-
-
-def _last_by_key(rows: Sequence[Any], key: Callable[[Any], Any]) -> list[Any]:
-    latest: dict[Any, Any] = {}
-    for row in rows:
-        latest[key(row)] = row
-    return list(latest.values())
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -107,107 +103,129 @@ PLANS = [("plan_id", "String"), ("creator_id", "String"), ("drama_id", "String")
 FX = [("currency", "String"), ("effective_date", "Int32"), ("rate", "String")]
 
 
-def blocks(out: Outputs) -> list[Block]:
-    """Every non-empty insert block for one batch of outputs."""
-    result = [
-        _block(
-            "rejections",
-            REJECTIONS,
-            [
-                (r.key, r.reason, r.detail, r.event_id, r.type, r.origin, r.raw, 0 if r.active else 1)
-                for r in _last_by_key(out.rejections, lambda r: r.key)
-            ],
-        ),
-        _block(
-            "duplicates",
-            DUPLICATES,
-            [
-                (d.key, d.kind, d.event_id, d.origin, 0 if d.active else 1)
-                for d in _last_by_key(out.duplicates, lambda d: d.key)
-            ],
-        ),
-        _block(
-            "users",
-            USERS,
-            [
-                (
-                    u.user_id,
-                    u.source_kind,
-                    u.source_id,
-                    u.touch,
-                    day(u.cohort_date),
-                    u.acquired_us,
-                    0 if u.active else 1,
-                )
-                for u in _last_by_key(out.users, lambda u: u.user_id)
-            ],
-        ),
-        _block(
-            "money",
-            MONEY,
-            [
-                (
-                    m.event_id,
-                    m.kind,
-                    m.user_id,
-                    m.order_id,
-                    m.ts_us,
-                    day(m.date),
-                    m.source_kind,
-                    m.source_id,
-                    day(m.cohort_date),
-                    m.currency,
-                    dec(m.amount),
-                    dec(m.rate),
-                    dec(m.value),
-                    m.creator_id,
-                    dec(m.commission),
-                    0 if m.active else 1,
-                )
-                for m in _last_by_key(out.money, lambda m: m.event_id)
-            ],
-        ),
-        _block(
-            "spend",
-            SPEND,
-            [
-                (
-                    s.campaign_id,
-                    s.period_us,
-                    day(s.date),
-                    s.event_id,
-                    s.currency,
-                    dec(s.amount),
-                    dec(s.rate),
-                    dec(s.value),
-                    0 if s.active else 1,
-                )
-                for s in _last_by_key(out.spend, lambda s: (s.campaign_id, s.period_us))
-            ],
-        ),
-        _block("campaigns", CAMPAIGNS, [tuple(c) for c in _last_by_key(out.campaigns, lambda c: c.campaign_id)]),
-        _block(
-            "plans",
-            PLANS,
-            [
-                (p.plan_id, p.creator_id, p.drama_id, dec(p.commission_rate))
-                for p in _last_by_key(out.plans, lambda p: p.plan_id)
-            ],
-        ),
-        _block(
-            "fx_rates",
-            FX,
-            [
-                (f.currency, day(f.effective_date), dec(f.rate))
-                for f in _last_by_key(out.fx, lambda f: (f.currency, f.effective_date))
-            ],
-        ),
-        # the event log goes LAST: an event in the log has all its facts written, which
-        # is what a restarted worker relies on; one row per event_id, straight to columns
-        Block(
-            "events", [c for c, _ in EVENTS], [t for _, t in EVENTS], [list(c) for c in zip(*out.events, strict=True)]
-        )
-        if out.events
-        else Block("events", [], [], []),
-    ]
-    return [b for b in result if len(b)]
+VERSION = ("version", "UInt64")
+
+
+def _deleted(active: bool) -> int:
+    return 0 if active else 1
+
+
+def _rejection(r: Rejection) -> tuple[Any, ...]:
+    return (r.key, r.reason, r.detail, r.event_id, r.type, r.origin, r.raw, _deleted(r.active))
+
+
+def _duplicate(d: Duplicate) -> tuple[Any, ...]:
+    return (d.key, d.kind, d.event_id, d.origin, _deleted(d.active))
+
+
+def _user(u: UserFact) -> tuple[Any, ...]:
+    return (
+        u.user_id, u.source_kind, u.source_id, u.touch, day(u.cohort_date), u.acquired_us, _deleted(u.active),
+    )  # fmt: skip
+
+
+def _money(m: MoneyFact) -> tuple[Any, ...]:
+    return (
+        m.event_id, m.kind, m.user_id, m.order_id, m.ts_us, day(m.date), m.source_kind, m.source_id,
+        day(m.cohort_date), m.currency, dec(m.amount), dec(m.rate), dec(m.value), m.creator_id, dec(m.commission),
+        _deleted(m.active),
+    )  # fmt: skip
+
+
+def _spend(s: SpendFact) -> tuple[Any, ...]:
+    return (
+        s.campaign_id, s.period_us, day(s.date), s.event_id, s.currency, dec(s.amount), dec(s.rate), dec(s.value),
+        _deleted(s.active),
+    )  # fmt: skip
+
+
+def _plan(p: PlanRow) -> tuple[Any, ...]:
+    return (p.plan_id, p.creator_id, p.drama_id, dec(p.commission_rate))
+
+
+def _fx(f: FxRow) -> tuple[Any, ...]:
+    return (f.currency, day(f.effective_date), dec(f.rate))
+
+
+class Table(NamedTuple):
+    """Where rows of one fact kind go: the table, its columns, the row's key and its mapping to columns."""
+
+    name: str
+    spec: list[tuple[str, str]]
+    outputs: str  # the ``Outputs`` list holding them
+    key: Callable[[Any], Any]
+    row: Callable[[Any], tuple[Any, ...]] | None  # None: the row's fields are the columns
+
+
+# fact kind -> table, in write order. The event log goes LAST: an event in the log has
+# all its facts written, which is what a worker rebuilding from the log relies on.
+TABLES: dict[str, Table] = {
+    "rejection": Table("rejections", REJECTIONS, "rejections", row_key("rejection"), _rejection),
+    "duplicate": Table("duplicates", DUPLICATES, "duplicates", row_key("duplicate"), _duplicate),
+    "user": Table("users", USERS, "users", row_key("user"), _user),
+    "money": Table("money", MONEY, "money", row_key("money"), _money),
+    "spend": Table("spend", SPEND, "spend", row_key("spend"), _spend),
+    "campaign": Table("campaigns", CAMPAIGNS, "campaigns", row_key("campaign"), tuple),
+    "plan": Table("plans", PLANS, "plans", row_key("plan"), _plan),
+    "fx": Table("fx_rates", FX, "fx", row_key("fx"), _fx),
+    "event": Table("events", EVENTS, "events", row_key("event"), None),
+}
+
+
+def _last_by_key(rows: Sequence[Any], key: Callable[[Any], Any]) -> list[Any]:
+    latest: dict[Any, Any] = {}
+    for row in rows:
+        latest[key(row)] = row
+    return list(latest.values())
+
+
+def blocks(out: Outputs, version: int | None = None) -> list[Block]:
+    """Every non-empty insert block for one batch of outputs, the last row per key.
+
+    With ``version``, each block ends with a ``version`` column holding it.
+    """
+    result = []
+    for table in TABLES.values():
+        rows = getattr(out, table.outputs)
+        if not rows:
+            continue
+        if table.row is None:  # the event log: one row per event_id already, straight to columns
+            data = [list(col) for col in zip(*rows, strict=True)]
+        else:
+            data = _columns([table.row(r) for r in _last_by_key(rows, table.key)], len(table.spec))
+        block = Block(table.name, [c for c, _ in table.spec], [t for _, t in table.spec], data)
+        result.append(block if version is None else _versioned(block, [version] * len(block)))
+    return result
+
+
+def fact_blocks(facts: Iterable[Fact]) -> list[Block]:
+    """Insert blocks for facts of any kinds, each row with its own version column.
+
+    Per key within a block only the fact with the greatest version is kept (of
+    equal versions, the later one), as the table would keep it: a block never
+    holds two rows of a key with one version, whose winner ClickHouse leaves open.
+    """
+    held: dict[str, dict[Any, Fact]] = {}
+    for fact in facts:
+        table = TABLES.get(fact.kind)
+        if table is None:
+            raise ValueError(f"unknown fact kind {fact.kind!r}")
+        by_key = held.setdefault(fact.kind, {})
+        key = table.key(fact.row)
+        kept = by_key.get(key)
+        if kept is None or fact.version >= kept.version:
+            by_key[key] = fact
+    result = []
+    for kind, table in TABLES.items():
+        kept_facts = list(held.get(kind, {}).values())
+        if not kept_facts:
+            continue
+        to_row = table.row or tuple
+        data = _columns([to_row(f.row) for f in kept_facts], len(table.spec))
+        block = Block(table.name, [c for c, _ in table.spec], [t for _, t in table.spec], data)
+        result.append(_versioned(block, [f.version for f in kept_facts]))
+    return result
+
+
+def _versioned(block: Block, versions: list[int]) -> Block:
+    return Block(block.table, [*block.columns, VERSION[0]], [*block.types, VERSION[1]], [*block.data, versions])

@@ -1,15 +1,16 @@
-"""The ClickHouse sink: writes engine outputs in large, idempotent batches."""
+"""The ClickHouse sink: writes engine outputs and stage facts in large, idempotent batches."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from clickhouse_connect.driver.client import Client
 
 from attribution.outputs import ORDER_DUPLICATE, STATE_KEY_PREFIX, Outputs
+from attribution.stages.facts import Fact
 from sinks.connection import command, translate
-from sinks.rows import blocks
+from sinks.rows import Block, blocks, fact_blocks
 
 # Derived tables: what replay and reattribute rebuild.
 DERIVED_TABLES = ("rejections", "duplicates", "users", "money", "spend", "campaigns", "plans", "fx_rates")
@@ -78,24 +79,29 @@ class ClickHouseSink:
 
     def write(self, out: Outputs) -> int:
         """Insert every block of ``out`` under one fresh version; returns rows written."""
-        version = self.clock.next()
+        return self._insert(blocks(out, self.clock.next()))
+
+    def write_facts(self, facts: Iterable[Fact]) -> int:
+        """Insert facts, each row under its own version (per key, only the greatest is sent); returns rows written.
+
+        Safe to repeat and in any order: a table keeps, per key, the row of the
+        greatest version, so a re-sent or older fact changes nothing.
+        """
+        return self._insert(fact_blocks(facts))
+
+    def _insert(self, versioned: list[Block]) -> int:
         written = 0
-        for block in blocks(out):
+        for block in versioned:
             if block.table == "events" and not self.log_events:
                 continue
-            n = len(block)
             target = self.table(block.table)
             try:
                 self.client.insert(
-                    target,
-                    [*block.data, [version] * n],
-                    column_names=[*block.columns, "version"],
-                    column_type_names=[*block.types, "UInt64"],
-                    column_oriented=True,
+                    target, block.data, column_names=block.columns, column_type_names=block.types, column_oriented=True
                 )
             except Exception as exc:
                 raise translate(exc, f"insert into {target} failed") from exc
-            written += n
+            written += len(block)
         self.rows_written += written
         return written
 
