@@ -1,4 +1,4 @@
-"""The streaming commands: ``broker``, ``topics``, ``worker``, ``demo``, ``produce``, ``lag``."""
+"""The streaming commands: ``broker``, ``topics``, ``worker``, ``sink``, ``demo``, ``produce``, ``lag``."""
 
 from __future__ import annotations
 
@@ -41,6 +41,25 @@ def add_stream_commands(sub: Any, env: ReelroiSettings) -> None:
     add_policy(p, env)
     _add_kafka(p)
     add_max_line(p, env)
+
+    p = sub.add_parser(
+        "sink",
+        help="write the facts the stages publish (topic <prefix>facts) to ClickHouse, in its own consumer group; "
+        "with the embedded chdb run exactly one (it owns the directory), with a server any number",
+        description="Reads <prefix>facts in consumer group <REELROI_KAFKA_GROUP>-sink and writes every fact with "
+        "its own version, acking only what was written; a failed write is retried for ever. With the embedded "
+        "chdb (the default --db) exactly one sink runs, and it alone opens the directory: stop it to read reports "
+        "from that directory. With a ClickHouse server any number may run. Batches: REELROI_SINK_BATCH_MESSAGES "
+        "(default 500 messages), REELROI_SINK_BATCH_WITHIN_S (default 1).",
+    )
+    add_db(p, env)
+    _add_kafka(p)
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("REELROI_SINK_METRICS_PORT", "9109")),
+        help=env_help("port of /metrics on REELROI_METRICS_HOST (0: off)", "REELROI_SINK_METRICS_PORT", 9109),
+    )
 
     p = sub.add_parser("demo", help="broker + worker + embedded ClickHouse with live traffic and a live ROI table")
     add_db(p, env)
@@ -154,6 +173,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sink(args: argparse.Namespace) -> int:
+    import faust
+
+    from sinks.writer import ClickHouseSink
+    from streams.kafka_settings import KafkaSettings
+    from streams.produce import create_topics
+    from streams.sink_stage import SinkSettings, build_sink_app, serve_sink_metrics
+
+    kafka = KafkaSettings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
+    client, db = open_store(args.db)
+    create_topics(kafka.bootstrap, kafka.topic_prefix, kafka.partitions)
+    app = build_sink_app(kafka, ClickHouseSink(client, db), SinkSettings())
+    serve_sink_metrics(args.metrics_port)
+    runner = faust.Worker(app, loglevel=os.environ.get("REELROI_LOG_LEVEL", "WARN"), quiet=True)
+    runner.spinner = None  # faust draws its spinner on a terminal whatever quiet says; it spills into logs
+    runner.execute_from_commandline()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from reelroi.demo import run_demo
     from reelroi.replay import clear
@@ -253,6 +291,7 @@ STREAM_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "broker": cmd_broker,
     "topics": cmd_topics,
     "worker": cmd_worker,
+    "sink": cmd_sink,
     "demo": cmd_demo,
     "produce": cmd_produce,
     "lag": cmd_lag,

@@ -1,0 +1,214 @@
+"""The sink stage (``reelroi sink``): the facts topic into ClickHouse, docs/design/streaming.md section 5.
+
+Every stage publishes its outputs as fact lines to ``<prefix>facts``; this is
+the one process that writes them. It reads the topic in its own consumer
+group (``<REELROI_KAFKA_GROUP>-sink``) with ``noack_take`` batches, decodes
+each message's lines, writes the whole batch with ``write_facts`` (large
+column blocks, every row under its own version) and acknowledges the batch's
+records only after that write. A failed write is retried with backoff for
+ever, neither acked nor dropped: facts wait in Kafka while ClickHouse is down.
+Delivery is at-least-once, and harmless: a table keeps, per key, the row of
+the greatest version, so a batch written twice (after a crash, a rebalance)
+changes nothing.
+
+A line that is not a fact is logged with its origin and counted
+(``reelroi_sink_bad_facts_total``); it never stops the sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from prometheus_client import Counter, Histogram
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from attribution.errors import SinkError
+from attribution.stages.facts import Fact, decode
+from sinks.writer import ClickHouseSink
+from streams import metrics
+from streams.codecs import install as install_codecs
+from streams.codecs import undecodable
+from streams.kafka_settings import KafkaSettings
+from streams.topics import FACTS_TOPIC, topic_name
+
+log = logging.getLogger("reelroi.sink")
+STAGE = "sink"  # the stage label of the shared ClickHouse write metrics
+
+FACTS = Counter("reelroi_sink_facts", "Facts written to ClickHouse by the sink, by kind", ["kind"])
+BAD_FACTS = Counter("reelroi_sink_bad_facts", "Lines of the facts topic that are not facts (logged, skipped)")
+BATCH_SECONDS = Histogram(
+    "reelroi_sink_batch_seconds",
+    "From taking a batch of the facts topic to acknowledging it (decoding, writing, retries)",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+
+
+class SinkSettings(BaseSettings):
+    """``REELROI_SINK_*``: how large a batch the sink takes.
+
+    A batch holds at most ``batch_messages`` Kafka messages, each a batch of
+    fact lines of up to about 1 MiB (streams/produce.py ``BATCH_BYTES_LIMIT``):
+    that product bounds the sink's memory. Stages send few, large messages,
+    so even a few hundred make a block of many thousand rows.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="REELROI_SINK_", extra="ignore")
+
+    batch_messages: int = 500
+    batch_within_s: float = 1.0
+
+
+def facts_topic(prefix: str) -> str:
+    return topic_name(prefix, FACTS_TOPIC)
+
+
+def decode_lines(origin: str, value: bytes | None) -> tuple[list[Fact], list[str]]:
+    """The facts of one message (blank lines skipped), and a note for each line that is not one."""
+    facts: list[Fact] = []
+    bad: list[str] = []
+    for n, line in enumerate((value or b"").split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            facts.append(decode(line))
+        except ValueError as exc:
+            bad.append(f"{origin} line {n}: {exc}: {line[:120]!r}")
+    return facts, bad
+
+
+def decode_messages(messages: Iterable[Any]) -> list[Fact]:
+    """Every fact in a batch of Kafka messages, in order; what is not a fact is logged and counted."""
+    facts: list[Fact] = []
+    for m in messages:
+        origin = f"{m.topic}:{m.partition}:{m.offset}"
+        reason = undecodable(m)
+        if reason:  # a record batch no codec could decode, standing in for all of it (streams/codecs.py)
+            BAD_FACTS.inc()
+            log.error("bad facts at %s: an undecodable record batch (%s), skipped", origin, reason)
+            continue
+        found, bad = decode_lines(origin, m.value)
+        facts.extend(found)
+        for note in bad:
+            BAD_FACTS.inc()
+            log.error("bad fact at %s, skipped", note)
+    return facts
+
+
+class Backoff:
+    """Delays between tries of a failing write: 1 s, doubling, at most 30 s."""
+
+    def __init__(self, first: float = 1.0, most: float = 30.0) -> None:
+        self.first, self.most = first, most
+        self.delay = 0.0
+
+    async def failed(self, exc: BaseException) -> None:
+        metrics.SINK_FAILURES.labels(STAGE).inc()
+        self.delay = min(self.most, self.delay * 2 or self.first)
+        log.error("facts write failed, retrying in %.0fs (nothing is acked meanwhile): %s", self.delay, exc)
+        await asyncio.sleep(self.delay)
+        metrics.SINK_RETRIES.labels(STAGE).inc()
+
+    def succeeded(self) -> None:
+        self.delay = 0.0
+
+
+def write(sink: ClickHouseSink, facts: list[Fact]) -> int:
+    """One ``write_facts`` call for the batch, timed; the metrics count only a write that succeeded."""
+    started = time.perf_counter()
+    written = sink.write_facts(facts)
+    metrics.SINK_SECONDS.labels(STAGE).observe(time.perf_counter() - started)
+    for kind, n in Tally(f.kind for f in facts).items():
+        FACTS.labels(kind).inc(n)
+    return written
+
+
+def build_sink_app(kafka: KafkaSettings, sink: ClickHouseSink, settings: SinkSettings | None = None) -> faust.App:
+    """The faust app of one sink: one agent on the facts topic, writing through ``sink``."""
+    settings = settings or SinkSettings()
+    install_codecs()  # a compressed batch is decoded, and one no codec can decode is skipped, not a crash
+    app = faust.App(
+        f"{kafka.group}-sink",
+        broker=f"kafka://{kafka.bootstrap}",
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=max(1024, settings.batch_messages),
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        broker_max_poll_records=settings.batch_messages,
+        # as in streams/worker.py: Tansu completes a join only when the rebalance timeout allows
+        broker_rebalance_timeout=kafka.rebalance_timeout_s,
+        broker_session_timeout=kafka.rebalance_timeout_s,
+        broker_heartbeat_interval=1.0,
+        # a batch retrying a failing write is never acked; faust must not wait for it at a
+        # rebalance or on SIGTERM. What is not acked is read again and rewritten, harmlessly.
+        stream_wait_empty=False,
+    )
+    source = app.topic(facts_topic(kafka.topic_prefix), value_type=bytes, key_type=bytes, partitions=kafka.partitions)
+
+    consumed: dict[tuple[str, int], int] = {}  # next offset to write, per partition
+
+    @app.agent(source, concurrency=1)
+    async def write_facts(stream: faust.StreamT[bytes]) -> None:
+        backoff = Backoff()
+        batches = stream.noack_take(settings.batch_messages, within=settings.batch_within_s)  # type: ignore[attr-defined]
+        async for events in batches:  # events, not values: noack_take buffers the events to ack
+            started = time.perf_counter()
+            facts = await asyncio.to_thread(decode_messages, [e.message for e in events])
+            while True:  # off the event loop, so heartbeats keep flowing; never drop, never ack unwritten
+                try:
+                    await asyncio.to_thread(write, sink, facts)
+                    backoff.succeeded()
+                    break
+                except SinkError as exc:  # retry for ever; ReelroiSinkFailing pages
+                    await backoff.failed(exc)
+            for event in events:
+                await stream.ack(event)  # event.ack(), and faust's sensors told
+                m = event.message
+                consumed[(m.topic, m.partition)] = max(consumed.get((m.topic, m.partition), 0), m.offset + 1)
+            BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    lag_labels: set[tuple[str, str]] = set()
+
+    @app.timer(interval=2.0)  # type: ignore[untyped-decorator]
+    async def observe() -> None:
+        """Consumer lag of the facts partitions this sink holds (``reelroi_consumer_lag``)."""
+        held = set()
+        for tp in app.consumer.assignment():
+            highwater = app.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = consumed.get((tp.topic, tp.partition))
+            if position is None:
+                position = await app.consumer.position(tp) or 0
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+            held.add((tp.topic, str(tp.partition)))
+        for labels in lag_labels - held:  # partitions that moved to another sink
+            metrics.LAG.remove(*labels)
+        lag_labels.clear()
+        lag_labels.update(held)
+
+    return app
+
+
+def serve_sink_metrics(port: int) -> int:
+    """Serve ``/metrics`` on ``port`` (host and token as ``REELROI_METRICS_*`` say; 0: off).
+
+    Its own port (``reelroi sink --metrics-port``, default 9109), not the worker's
+    9108: a sink and a worker often share a machine.
+    """
+    metrics.SINK_FAILURES.labels(STAGE)  # at 0 from the start, so increase() sees the first failure
+    metrics.SINK_RETRIES.labels(STAGE)
+    BAD_FACTS.inc(0)
+    return metrics.serve_metrics(metrics.MetricsSettings(port=port))
