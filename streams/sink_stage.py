@@ -128,6 +128,22 @@ def write(sink: ClickHouseSink, facts: list[Fact]) -> int:
     return written
 
 
+async def write_until_written(sink: ClickHouseSink, facts: list[Fact], backoff: Backoff) -> int:
+    """Write ``facts``, trying again after every ``SinkError`` for as long as it takes.
+
+    Off the event loop, so heartbeats keep flowing. Nothing is dropped and, since
+    the caller acks only after this returns, nothing unwritten is acked.
+    """
+    while True:
+        try:
+            written = await asyncio.to_thread(write, sink, facts)
+        except SinkError as exc:  # retry for ever; ReelroiSinkFailing pages
+            await backoff.failed(exc)
+            continue
+        backoff.succeeded()
+        return written
+
+
 def build_sink_app(kafka: KafkaSettings, sink: ClickHouseSink, settings: SinkSettings | None = None) -> faust.App:
     """The faust app of one sink: one agent on the facts topic, writing through ``sink``."""
     settings = settings or SinkSettings()
@@ -166,13 +182,7 @@ def build_sink_app(kafka: KafkaSettings, sink: ClickHouseSink, settings: SinkSet
         async for events in batches:  # events, not values: noack_take buffers the events to ack
             started = time.perf_counter()
             facts = await asyncio.to_thread(decode_messages, [e.message for e in events])
-            while True:  # off the event loop, so heartbeats keep flowing; never drop, never ack unwritten
-                try:
-                    await asyncio.to_thread(write, sink, facts)
-                    backoff.succeeded()
-                    break
-                except SinkError as exc:  # retry for ever; ReelroiSinkFailing pages
-                    await backoff.failed(exc)
+            await write_until_written(sink, facts, backoff)
             for event in events:
                 await stream.ack(event)  # event.ack(), and faust's sensors told
                 m = event.message
