@@ -11,9 +11,9 @@ import yaml
 
 from reelroi.cli import build_parser
 from reelroi.settings import ClickHouseSettings, ReelroiSettings
+from streams.kafka_settings import KafkaSettings
 from streams.metrics import MetricsSettings
 from streams.watcher import WatchSettings
-from streams.worker import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
