@@ -34,13 +34,14 @@ TEAMS = {"pipeline", "growth"}  # routed by infra/alertmanager/alertmanager.yml
 
 
 # What reelroi exports, read from the metric objects themselves (name -> type): pipeline
-# metrics from each worker (streams/metrics.py), business signals from the watcher
-# (streams/watcher.py, in workers and `reelroi serve`), undecodable batches (streams/codecs.py).
+# metrics from each worker (streams/metrics.py, streams/stage_metrics.py) and the sink
+# (streams/sink_stage.py), business signals from the watcher (streams/watcher.py, in
+# `reelroi serve`), undecodable batches (streams/codecs.py).
 def _exported() -> dict[str, str]:
-    from streams import codecs, metrics, watcher
+    from streams import codecs, metrics, sink_stage, stage_metrics, watcher
 
     found = {}
-    for module in (metrics, watcher, codecs):
+    for module in (metrics, stage_metrics, sink_stage, watcher, codecs):
         for value in vars(module).values():
             if isinstance(value, Counter | Gauge | Histogram):
                 kind = value._type
