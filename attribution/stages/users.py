@@ -12,6 +12,7 @@ here and written there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 from attribution.clock import TICKS_PER_US, LocalDates
@@ -28,6 +29,7 @@ from attribution.state import UnlockRec
 ZERO = Decimal(0)
 HeldAnswer = tuple[int, Touch | None, Touch | None]  # version, click, impression
 HeldOrder = tuple[int, PaymentRec | None, Decimal | None, tuple[RefundRec, ...]]
+Item = tuple[str, str, tuple[str, ...]]  # ("order", order_id, money ids it had) | ("unlock", event_id, ())
 
 
 @dataclass(slots=True)
@@ -50,6 +52,16 @@ class UserStage(Stage[UserState]):
         self._dates = LocalDates(policy.zone)
         self._by_plan: dict[str, set[str]] = {}
         self._by_unlock_currency: dict[str, set[str]] = {}
+        # what the record being applied changed, per user: money items, or None for everything
+        self._scope: dict[str, set[Item] | None] = {}
+
+    def _widen(self, user_id: str, item: Item | None) -> None:
+        if item is None:
+            self._scope[user_id] = None
+        else:
+            scope = self._scope.setdefault(user_id, set())
+            if scope is not None:
+                scope.add(item)
 
     def _state(self, user_id: str) -> UserState:
         state = self.keys.get(user_id)
@@ -73,6 +85,7 @@ class UserStage(Stage[UserState]):
             held_order = state.orders.get(record.order_id)
             if held_order is None or record.version > held_order[0]:
                 state.orders[record.order_id] = (record.version, record.counted, record.rate, record.refunds)
+                self._widen(record.user_id, ("order", record.order_id, _ids(held_order)))
                 self.touch(record.user_id, at)
         elif isinstance(record, RedirectIn):
             state = self._state(record.user_id)
@@ -93,17 +106,21 @@ class UserStage(Stage[UserState]):
             )
             state.unlocks.append(unlock)
             self._by_unlock_currency.setdefault(record.currency, set()).add(record.user_id)
+            self._widen(record.user_id, ("unlock", record.event_id, ()))
             self.touch(record.user_id, at)
         elif isinstance(record, ConfigIn):
             self.apply_config(record, at)
 
-    def rate_changed(self, currency: str, since: object, at: int) -> None:
+    def rate_changed(self, currency: str, since: date, at: int) -> None:
         for user_id in self._by_unlock_currency.get(currency, ()):
-            if any(u.date >= since for u in self.keys[user_id].unlocks if u.currency == currency):  # type: ignore[operator]
-                self.touch(user_id, at)
+            for u in self.keys[user_id].unlocks:
+                if u.currency == currency and u.date >= since:
+                    self._widen(user_id, ("unlock", u.event_id, ()))
+                    self.touch(user_id, at)
 
     def plan_changed(self, plan_id: str, at: int) -> None:
         for user_id in self._by_plan.get(plan_id, ()):
+            self._widen(user_id, None)
             self.touch(user_id, at)
 
     # ------------------------------------------------------------ recompute
@@ -142,7 +159,9 @@ class UserStage(Stage[UserState]):
         )
 
     def _recompute(self, user_id: str, at: int) -> None:
+        """Emit what the record changed: the user fact, and the money rows in scope (all when the fact moved)."""
         state = self.keys[user_id]
+        scope = self._scope.pop(user_id, set())
         fact = self._acquisition(user_id, state)
         previous = state.emitted
         if fact != previous:
@@ -152,49 +171,74 @@ class UserStage(Stage[UserState]):
                 self._by_plan.setdefault(fact.source_id, set()).add(user_id)
             self.facts.append(Fact("user", at, fact if fact is not None else previous._replace(active=False)))  # type: ignore[union-attr]
             state.emitted = fact
-        money = self._money(user_id, state, fact, at)
-        for event_id, row in money.items():
-            if state.money.get(event_id) != row:
-                self.facts.append(Fact("money", at, row))
-        for event_id, row in state.money.items():
-            if event_id not in money:
-                self.facts.append(Fact("money", at, _retracted(row)))
-        state.money = money
-
-    def _money(self, user_id: str, state: UserState, fact: UserFact | None, at: int) -> dict[str, MoneyFact]:
-        out: dict[str, MoneyFact] = {}
+            scope = None  # every money row carries the source and cohort
         creator, share = self._commission_rate(fact)
-        if fact is not None:
-            for order_id, (_, p, rate, refunds) in state.orders.items():
-                if p is None or rate is None:
-                    continue
-                value = EXACT.multiply(p.amount, rate)
-                commission = EXACT.multiply(share, value) if share is not None else ZERO
-                out[p.event_id] = MoneyFact(
-                    p.event_id, "payment", user_id, order_id, p.ts // TICKS_PER_US, p.date, fact.source_kind,
-                    fact.source_id, fact.cohort_date, p.currency, p.amount, rate, value, creator, commission,
-                )  # fmt: skip
-                for r in refunds:
-                    value = -EXACT.multiply(r.amount, rate)
-                    commission = EXACT.multiply(share, value) if share is not None else ZERO
-                    out[r.event_id] = MoneyFact(
-                        r.event_id, "refund", user_id, order_id, r.ts // TICKS_PER_US, r.date, fact.source_kind,
-                        fact.source_id, fact.cohort_date, r.currency, r.amount, rate, value, creator, commission,
-                    )  # fmt: skip
-        for unlock in state.unlocks:
-            rate = self.config.fx.rate(unlock.currency, unlock.date)
-            verdict = None
-            if rate is None:
-                verdict = Verdict(NO_FX_RATE, f"no {unlock.currency} rate effective on or before {unlock.date}")
-            self.set_verdict(state.verdicts, unlock.event_id, verdict, unlock.origin, "ad_unlock", at)
-            if rate is None or fact is None:
-                continue
-            out[unlock.event_id] = MoneyFact(
-                unlock.event_id, "ad_unlock", user_id, "", unlock.ts // TICKS_PER_US, unlock.date, fact.source_kind,
-                fact.source_id, fact.cohort_date, unlock.currency, unlock.revenue, rate,
-                EXACT.multiply(unlock.revenue, rate), "", ZERO,
+        if scope is None:
+            old_ids: set[str] = set(state.money)
+            new: dict[str, MoneyFact] = {}
+            if fact is not None:
+                for order_id in state.orders:
+                    self._order_rows(user_id, state, order_id, fact, creator, share, new)
+            for unlock in state.unlocks:
+                self._unlock_row(user_id, state, unlock, fact, at, new)
+        else:
+            old_ids, new = set(), {}
+            unlocks = {u.event_id: u for u in state.unlocks} if any(i[0] == "unlock" for i in scope) else {}
+            for kind, key, had in scope:
+                if kind == "order":
+                    old_ids.update(had)
+                    if fact is not None:
+                        self._order_rows(user_id, state, key, fact, creator, share, new)
+                else:
+                    old_ids.add(key)
+                    self._unlock_row(user_id, state, unlocks[key], fact, at, new)
+        money = state.money
+        for event_id, row in new.items():
+            if money.get(event_id) != row:
+                money[event_id] = row
+                self.facts.append(Fact("money", at, row))
+        for event_id in old_ids - new.keys():
+            gone = money.pop(event_id, None)
+            if gone is not None:
+                self.facts.append(Fact("money", at, _retracted(gone)))
+
+    def _order_rows(
+        self, user_id: str, state: UserState, order_id: str, fact: UserFact, creator: str, share: Decimal | None,
+        out: dict[str, MoneyFact],
+    ) -> None:  # fmt: skip
+        _, p, rate, refunds = state.orders[order_id]
+        if p is None or rate is None:
+            return
+        value = EXACT.multiply(p.amount, rate)
+        commission = EXACT.multiply(share, value) if share is not None else ZERO
+        out[p.event_id] = MoneyFact(
+            p.event_id, "payment", user_id, order_id, p.ts // TICKS_PER_US, p.date, fact.source_kind,
+            fact.source_id, fact.cohort_date, p.currency, p.amount, rate, value, creator, commission,
+        )  # fmt: skip
+        for r in refunds:
+            value = -EXACT.multiply(r.amount, rate)
+            commission = EXACT.multiply(share, value) if share is not None else ZERO
+            out[r.event_id] = MoneyFact(
+                r.event_id, "refund", user_id, order_id, r.ts // TICKS_PER_US, r.date, fact.source_kind,
+                fact.source_id, fact.cohort_date, r.currency, r.amount, rate, value, creator, commission,
             )  # fmt: skip
-        return out
+
+    def _unlock_row(
+        self, user_id: str, state: UserState, unlock: UnlockRec, fact: UserFact | None, at: int,
+        out: dict[str, MoneyFact],
+    ) -> None:  # fmt: skip
+        rate = self.config.fx.rate(unlock.currency, unlock.date)
+        verdict = None
+        if rate is None:
+            verdict = Verdict(NO_FX_RATE, f"no {unlock.currency} rate effective on or before {unlock.date}")
+        self.set_verdict(state.verdicts, unlock.event_id, verdict, unlock.origin, "ad_unlock", at)
+        if rate is None or fact is None:
+            return
+        out[unlock.event_id] = MoneyFact(
+            unlock.event_id, "ad_unlock", user_id, "", unlock.ts // TICKS_PER_US, unlock.date, fact.source_kind,
+            fact.source_id, fact.cohort_date, unlock.currency, unlock.revenue, rate,
+            EXACT.multiply(unlock.revenue, rate), "", ZERO,
+        )  # fmt: skip
 
     def _commission_rate(self, fact: UserFact | None) -> tuple[str, Decimal | None]:
         if fact is None or fact.source_kind != "plan":
@@ -209,6 +253,13 @@ class UserStage(Stage[UserState]):
                 self._by_plan.setdefault(state.emitted.source_id, set()).add(user_id)
             for unlock in state.unlocks:
                 self._by_unlock_currency.setdefault(unlock.currency, set()).add(user_id)
+
+
+def _ids(held: HeldOrder | None) -> tuple[str, ...]:
+    """The money ids an order result credits (its counted payment and accepted refunds)."""
+    if held is None or held[1] is None:
+        return ()
+    return (held[1].event_id, *(r.event_id for r in held[3]))
 
 
 def _retracted(row: MoneyFact) -> MoneyFact:
