@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable
@@ -118,25 +119,30 @@ class Backoff:
         self.delay = 0.0
 
 
-def write(sink: ClickHouseSink, facts: list[Fact]) -> int:
-    """One ``write_facts`` call for the batch, timed; the metrics count only a write that succeeded."""
+def write(sink: ClickHouseSink, facts: list[Fact], lock: threading.Lock) -> int:
+    """One ``write_facts`` call for the batch under ``lock``, timed; the metrics count only a write that succeeded."""
     started = time.perf_counter()
-    written = sink.write_facts(facts)
+    with lock:  # the client is not thread-safe: the business watcher reads through it between writes
+        written = sink.write_facts(facts)
     metrics.SINK_SECONDS.labels(STAGE).observe(time.perf_counter() - started)
     for kind, n in Tally(f.kind for f in facts).items():
         FACTS.labels(kind).inc(n)
     return written
 
 
-async def write_until_written(sink: ClickHouseSink, facts: list[Fact], backoff: Backoff) -> int:
+async def write_until_written(
+    sink: ClickHouseSink, facts: list[Fact], backoff: Backoff, lock: threading.Lock | None = None
+) -> int:
     """Write ``facts``, trying again after every ``SinkError`` for as long as it takes.
 
     Off the event loop, so heartbeats keep flowing. Nothing is dropped and, since
-    the caller acks only after this returns, nothing unwritten is acked.
+    the caller acks only after this returns, nothing unwritten is acked. ``lock``
+    is held during each try, never during the pauses.
     """
+    client_lock = lock or threading.Lock()
     while True:
         try:
-            written = await asyncio.to_thread(write, sink, facts)
+            written = await asyncio.to_thread(write, sink, facts, client_lock)
         except SinkError as exc:  # retry for ever; ReelroiSinkFailing pages
             await backoff.failed(exc)
             continue
@@ -144,9 +150,19 @@ async def write_until_written(sink: ClickHouseSink, facts: list[Fact], backoff: 
         return written
 
 
-def build_sink_app(kafka: KafkaSettings, sink: ClickHouseSink, settings: SinkSettings | None = None) -> faust.App:
-    """The faust app of one sink: one agent on the facts topic, writing through ``sink``."""
+def build_sink_app(
+    kafka: KafkaSettings,
+    sink: ClickHouseSink,
+    settings: SinkSettings | None = None,
+    lock: threading.Lock | None = None,
+) -> faust.App:
+    """The faust app of one sink: one agent on the facts topic, writing through ``sink``.
+
+    ``lock`` is held around every use of the sink's client: pass the one that the
+    other users of that client in this process (the business watcher) hold.
+    """
     settings = settings or SinkSettings()
+    client_lock = lock or threading.Lock()
     install_codecs()  # a compressed batch is decoded, and one no codec can decode is skipped, not a crash
     app = faust.App(
         f"{kafka.group}-sink",
@@ -182,7 +198,7 @@ def build_sink_app(kafka: KafkaSettings, sink: ClickHouseSink, settings: SinkSet
         async for events in batches:  # events, not values: noack_take buffers the events to ack
             started = time.perf_counter()
             facts = await asyncio.to_thread(decode_messages, [e.message for e in events])
-            await write_until_written(sink, facts, backoff)
+            await write_until_written(sink, facts, backoff, client_lock)
             for event in events:
                 await stream.ack(event)  # event.ack(), and faust's sensors told
                 m = event.message
