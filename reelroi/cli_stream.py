@@ -50,9 +50,12 @@ def add_stream_commands(sub: Any, env: ReelroiSettings) -> None:
         "its own version, acking only what was written; a failed write is retried for ever. With the embedded "
         "chdb (the default --db) exactly one sink runs, and it alone opens the directory: stop it to read reports "
         "from that directory. With a ClickHouse server any number may run. Batches: REELROI_SINK_BATCH_MESSAGES "
-        "(default 500 messages), REELROI_SINK_BATCH_WITHIN_S (default 1).",
+        "(default 500 messages), REELROI_SINK_BATCH_WITHIN_S (default 1). It saves the policy options as the "
+        "database's settings (the reports' windows), and runs the business watcher (REELROI_WATCH_*) on the "
+        "database it owns.",
     )
     add_db(p, env)
+    add_policy(p, env)
     _add_kafka(p)
     p.add_argument(
         "--metrics-port",
@@ -174,18 +177,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
+    import threading
+
     import faust
 
+    from reelroi.replay import policy_settings
     from sinks.writer import ClickHouseSink
     from streams.kafka_settings import KafkaSettings
     from streams.produce import create_topics
     from streams.sink_stage import SinkSettings, build_sink_app, serve_sink_metrics
+    from streams.watcher import start_watcher
 
+    policy = policy_from(args)
     kafka = KafkaSettings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
     client, db = open_store(args.db)
+    sink = ClickHouseSink(client, db)
+    sink.save_settings(policy_settings(policy))  # the reports read the windows the facts were made with
     create_topics(kafka.bootstrap, kafka.topic_prefix, kafka.partitions)
-    app = build_sink_app(kafka, ClickHouseSink(client, db), SinkSettings())
+    lock = threading.Lock()  # the client is not thread-safe: the watcher and the writes take turns
+    app = build_sink_app(kafka, sink, SinkSettings(), lock)
     serve_sink_metrics(args.metrics_port)
+    start_watcher(client, db, policy, lock)
     runner = faust.Worker(app, loglevel=os.environ.get("REELROI_LOG_LEVEL", "WARN"), quiet=True)
     runner.spinner = None  # faust draws its spinner on a terminal whatever quiet says; it spills into logs
     runner.execute_from_commandline()
