@@ -1,8 +1,11 @@
-"""``reelroi demo`` end to end: broker, worker, embedded ClickHouse, live table, clean stop.
+"""``reelroi demo`` end to end: broker, worker processes, the sink into embedded ClickHouse, live table, clean stop.
 
 The first run is on a pseudo-terminal, as a person runs it: that is where faust
 draws its spinner. Its traffic must last the whole run, dated at the wall
-clock; a second run with the same ``--seed`` must send the same traffic.
+clock; a second run with the same ``--seed`` must send the same traffic. No
+process the demo started (broker, workers) outlives it, whether it ends by
+itself, by Ctrl-C or by SIGKILL: they run with the demo's working directory,
+which is how they are found here.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -46,6 +50,7 @@ class Run:
     started: float
     ended: float
     events: dict[str, tuple[str, int, str]]  # event_id -> (type, ts in epoch seconds, raw line)
+    leftovers: list[str]  # processes still running in the demo's directory once it has exited
 
 
 def _on_a_terminal(args: list[str], cwd: Path, timeout: float) -> tuple[int, str]:
@@ -70,6 +75,28 @@ def _on_a_terminal(args: list[str], cwd: Path, timeout: float) -> tuple[int, str
     return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
 
 
+def processes_in(cwd: Path) -> list[str]:
+    """``pid command`` of every live process whose working directory is ``cwd`` (children inherit it)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") != str(cwd):
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{pid} {command}")
+        except OSError:  # gone meanwhile, or a zombie
+            continue
+    return found
+
+
+def wait_gone(cwd: Path, timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (left := processes_in(cwd)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
 def _events(dsn: str, cwd: Path) -> dict[str, tuple[str, int, str]]:
     out = subprocess.run([sys.executable, "-c", _EVENTS, dsn], cwd=cwd, capture_output=True, check=True)
     return {eid: (kind, ts, raw) for eid, kind, ts, raw in json.loads(out.stdout)}
@@ -85,8 +112,9 @@ def _demo(tmp: Path, minutes: float, terminal: bool) -> Run:
         done = subprocess.run(args, cwd=tmp, capture_output=True, timeout=240)
         code, output = done.returncode, done.stdout.decode() + done.stderr.decode()
     ended = time.time()
+    leftovers = wait_gone(tmp.resolve(), timeout=5)
     assert code == 0, output[-3000:]
-    return Run(dsn, output, started, ended, _events(dsn, tmp))
+    return Run(dsn, output, started, ended, _events(dsn, tmp), leftovers)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +132,41 @@ def test_demo_streams_draws_the_table_and_leaves_a_queryable_database(first: Run
     roi = subprocess.run([*CLI, "roi", "--db", first.dsn, "--format", "json"], cwd=tmp_path, capture_output=True)
     rows = json.loads(roi.stdout)
     assert any(r["source_kind"] == "campaign" and r["spend"] != "0.00" for r in rows)
+    assert "by 2 worker processes" in out
+    assert not first.leftovers, first.leftovers
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_no_process_outlives_the_demo(sig: signal.Signals, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the demo's process group, as a terminal sends it) or SIGKILL of the demo alone."""
+    here = tmp_path.resolve()
+    log = tmp_path / "demo.log"
+    args = [*CLI, "demo", "--db", f"chdb://{here / 'db'}", "--minutes", "2", "--rate", "500"]
+    with log.open("wb") as out:
+        demo = subprocess.Popen(args, cwd=here, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and demo.poll() is None:
+            workers = [p for p in processes_in(here) if "reelroi.cli worker" in p]
+            if len(workers) == 2 and log.read_text(errors="replace").count("reelroi demo") >= 2:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the demo did not get going: {log.read_text(errors='replace')[-3000:]}")
+        if sig == signal.SIGINT:
+            os.killpg(demo.pid, sig)
+        else:
+            demo.send_signal(sig)
+        demo.wait(timeout=60)
+        left = wait_gone(here, timeout=30)
+        assert not left, left
+        if sig == signal.SIGINT:
+            assert "summary: seed" in log.read_text(errors="replace")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        for line in processes_in(here):  # never leave a stray process to the next test
+            os.kill(int(line.split()[0]), signal.SIGKILL)
 
 
 def test_the_terminal_stays_clean(first: Run) -> None:
