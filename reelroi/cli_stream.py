@@ -64,8 +64,16 @@ def add_stream_commands(sub: Any, env: ReelroiSettings) -> None:
         help=env_help("port of /metrics on REELROI_METRICS_HOST (0: off)", "REELROI_SINK_METRICS_PORT", 9109),
     )
 
-    p = sub.add_parser("demo", help="broker + worker + embedded ClickHouse with live traffic and a live ROI table")
+    p = sub.add_parser(
+        "demo", help="broker + worker processes + sink into embedded ClickHouse, with live traffic and a live ROI table"
+    )
     add_db(p, env)
+    p.add_argument(
+        "--workers",
+        type=_at_least(1),
+        default=os.environ.get("REELROI_DEMO_WORKERS", "2"),
+        help=env_help("reelroi worker processes to run", "REELROI_DEMO_WORKERS", 2),
+    )
     p.add_argument(
         "--minutes",
         type=float,
@@ -213,7 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     client, db = open_store(args.db)
     sink = ClickHouseSink(client, db)
     clear(sink, policy)
-    return run_demo(sink, policy, args.minutes, args.rate, args.seed)
+    return run_demo(sink, policy, args.minutes, args.rate, args.seed, args.workers)
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
