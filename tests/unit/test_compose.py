@@ -13,6 +13,8 @@ from reelroi.cli import build_parser
 from reelroi.settings import ClickHouseSettings, ReelroiSettings
 from streams.kafka_settings import KafkaSettings
 from streams.metrics import MetricsSettings
+from streams.sink_stage import SinkSettings
+from streams.stages import StageSettings
 from streams.watcher import WatchSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,10 +25,12 @@ REELROI_SERVICES = {name: s for name, s in SERVICES.items() if s.get("build") ==
 
 def known_variables() -> set[str]:
     names = set()
-    for cls in (ReelroiSettings, ClickHouseSettings, KafkaSettings, MetricsSettings, WatchSettings):
+    for cls in (ReelroiSettings, ClickHouseSettings, KafkaSettings, MetricsSettings, WatchSettings, StageSettings,
+                SinkSettings):  # fmt: skip
         prefix = cls.model_config["env_prefix"]
         names |= {(prefix + field).upper() for field in cls.model_fields}
-    return names | {"REELROI_HOST", "REELROI_PORT", "REELROI_LOG_LEVEL"}
+    # read by the CLI itself (reelroi/cli_stream.py, reelroi/cli.py)
+    return names | {"REELROI_HOST", "REELROI_PORT", "REELROI_LOG_LEVEL", "REELROI_SINK_METRICS_PORT"}
 
 
 def test_every_reelroi_variable_is_one_reelroi_reads() -> None:
@@ -47,19 +51,33 @@ def test_every_command_parses_with_the_real_cli(name: str) -> None:
 
 
 def test_addresses_point_at_the_declared_services_and_ports() -> None:
-    env = REELROI_SERVICES["worker"]["environment"]
+    env = REELROI_SERVICES["sink"]["environment"]
     dsn = urlsplit(env["REELROI_DB"])
     assert dsn.hostname in SERVICES and dsn.port == 8123
     assert f"{dsn.port}:{dsn.port}" in SERVICES[dsn.hostname]["ports"]
     assert dsn.path.strip("/") == SERVICES["clickhouse"]["environment"]["CLICKHOUSE_DB"]
     assert dsn.username == SERVICES["clickhouse"]["environment"]["CLICKHOUSE_USER"]
-    host, port = env["REELROI_KAFKA_BOOTSTRAP"].split(":")
-    assert host in SERVICES
-    assert f"PLAINTEXT://{host}:{port}" == SERVICES[host]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    for name in ("worker", "sink", "topics"):
+        host, port = REELROI_SERVICES[name]["environment"]["REELROI_KAFKA_BOOTSTRAP"].split(":")
+        assert host in SERVICES
+        assert f"PLAINTEXT://{host}:{port}" == SERVICES[host]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     api = REELROI_SERVICES["api"]
     port_arg = api["command"][api["command"].index("--port") + 1]
     assert f"{port_arg}:{port_arg}" in api["ports"]
     assert "/healthz" in " ".join(api["healthcheck"]["test"])
+
+
+def test_workers_need_only_kafka_and_a_shared_state_volume() -> None:
+    worker = REELROI_SERVICES["worker"]
+    env = worker["environment"]
+    assert not {k for k in env if k.startswith(("REELROI_DB", "REELROI_CLICKHOUSE_"))}  # they never open ClickHouse
+    assert "clickhouse" not in worker["depends_on"] and "kafka" in worker["depends_on"]
+    assert worker["deploy"]["replicas"] >= 2
+    # where the checkpoints go (StageSettings.state_dir) is a named volume: every replica mounts the same one
+    [volume] = [v.split(":")[0] for v in worker["volumes"] if v.split(":")[1] == env["REELROI_STAGE_STATE_DIR"]]
+    assert volume in COMPOSE["volumes"] and "state_dir" in StageSettings.model_fields
+    sinks = [name for name, s in REELROI_SERVICES.items() if s.get("command", [None])[0] == "sink"]
+    assert sinks == ["sink"] and "clickhouse" in REELROI_SERVICES["sink"]["depends_on"]
 
 
 def test_the_image_installs_every_package_reelroi_ships() -> None:
@@ -76,6 +94,10 @@ def test_prometheus_scrapes_the_ports_reelroi_serves_metrics_on() -> None:
     assert sd["names"] == ["worker"] and str(sd["port"]) == worker["environment"]["REELROI_METRICS_PORT"]
     assert worker["environment"]["REELROI_METRICS_HOST"] == "0.0.0.0"  # reachable from the prometheus container
     assert MetricsSettings(port=int(worker["environment"]["REELROI_METRICS_PORT"])).port == sd["port"]
+    sink = REELROI_SERVICES["sink"]
+    [sd] = jobs["reelroi-sink"]["dns_sd_configs"]
+    assert sd["names"] == ["sink"] and str(sd["port"]) == sink["environment"]["REELROI_SINK_METRICS_PORT"]
+    assert sink["environment"]["REELROI_METRICS_HOST"] == "0.0.0.0" and str(sd["port"]) in sink["expose"]
     api = REELROI_SERVICES["api"]
     port = api["command"][api["command"].index("--port") + 1]
     assert jobs["reelroi-api"]["static_configs"][0]["targets"] == [f"api:{port}"]
@@ -109,19 +131,19 @@ def test_business_series_are_scraped_with_the_token_reelroi_checks() -> None:
 
     config = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert jobs["reelroi-worker"].get("metrics_path", "/metrics") == PIPELINE_PATH
-    assert "authorization" not in jobs["reelroi-worker"] and "authorization" not in jobs["reelroi-api"]
+    for job in ("reelroi-worker", "reelroi-sink", "reelroi-api"):
+        assert jobs[job].get("metrics_path", "/metrics") == PIPELINE_PATH and "authorization" not in jobs[job]
     business = jobs["reelroi-business"]
     assert business["metrics_path"] == BUSINESS_PATH
-    # the same targets as the open jobs: every worker replica and the API
-    assert business["dns_sd_configs"] == jobs["reelroi-worker"]["dns_sd_configs"]
+    # the same targets as the open jobs of the processes that run a watcher: the sink and the API
+    assert business["dns_sd_configs"] == jobs["reelroi-sink"]["dns_sd_configs"]
     assert business["static_configs"] == jobs["reelroi-api"]["static_configs"]
     auth = business["authorization"]
     assert auth.get("type", "Bearer") == "Bearer" and "credentials" not in auth  # never the secret in the file
     secret = auth["credentials_file"].removeprefix("/run/secrets/")
     assert secret in SERVICES["prometheus"]["secrets"]
     source = COMPOSE["secrets"][secret]["environment"]
-    for name in ("worker", "api"):  # reelroi reads the very variable the secret is made from
+    for name in ("sink", "api"):  # reelroi reads the very variable the secret is made from
         assert REELROI_SERVICES[name]["environment"]["REELROI_METRICS_TOKEN"].startswith(f"${{{source}:?")
     assert MetricsSettings(token="x").token is not None
 
