@@ -36,11 +36,22 @@ def add_stream_commands(sub: Any, env: ReelroiSettings) -> None:
             help=env_help("topic name prefix", "REELROI_KAFKA_TOPIC_PREFIX", "reelroi."),
         )
 
-    p = sub.add_parser("worker", help="run the faust-streaming attribution worker (Kafka -> ClickHouse)")
-    add_db(p, env)
+    p = sub.add_parser(
+        "worker",
+        help="run one attribution worker (router and stages, Kafka -> facts topic); run as many as you like",
+        description="One member of the attribution consumer group: the router and every keyed stage "
+        "(docs/design/streaming.md). It never opens ClickHouse: run `reelroi sink` to write the facts. "
+        "Stage partitions are checkpointed to --state-dir every REELROI_STAGE_CHECKPOINT_S (default 5) seconds; "
+        "workers on several machines need a directory they all share.",
+    )
     add_policy(p, env)
     _add_kafka(p)
     add_max_line(p, env)
+    p.add_argument(
+        "--state-dir",
+        default=os.environ.get("REELROI_STAGE_STATE_DIR", "reelroi-state"),
+        help=env_help("where stage checkpoints live", "REELROI_STAGE_STATE_DIR", "reelroi-state"),
+    )
 
     p = sub.add_parser(
         "sink",
@@ -128,14 +139,21 @@ def add_stream_commands(sub: Any, env: ReelroiSettings) -> None:
         help=env_help("how long a message waits for more lines", "REELROI_KAFKA_BATCH_LINGER_MS", 50),
     )
 
-    p = sub.add_parser("lag", help="consumer lag per family topic partition; exit 0 once everything produced is taken")
+    p = sub.add_parser(
+        "lag",
+        help="consumer lag of the router, every stage and the sink; exit 0 once everything produced is attributed "
+        "and written (1: not yet)",
+        description="Per partition: end offset, committed offset and lag, of the workers' group (input family "
+        "topics and stage topics) and of the sink's group <group>-sink (the facts topic). Drained: two scans, "
+        "half a second apart, with the same end offsets and every committed offset at its end.",
+    )
     _add_kafka(p)
     p.add_argument(
         "--group",
         default=os.environ.get("REELROI_KAFKA_GROUP", "reelroi-attribution"),
-        help=env_help("consumer group", "REELROI_KAFKA_GROUP", "reelroi-attribution"),
+        help=env_help("the workers' group (the sink's: <group>-sink)", "REELROI_KAFKA_GROUP", "reelroi-attribution"),
     )
-    add_db(p, env)
+    p.add_argument("--db", metavar="DSN", help="deprecated, ignored: lag reads only Kafka (kept for old scripts)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="poll until drained, at most this long")
 
 
@@ -161,24 +179,18 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
-    from reelroi.replay import policy_settings
-    from sinks.writer import ClickHouseSink
+    from streams.kafka_settings import KafkaSettings
     from streams.metrics import serve_metrics
     from streams.produce import create_topics
-    from streams.watcher import start_watcher
-    from streams.worker import KafkaSettings, build_app
+    from streams.stage_worker import build_worker
+    from streams.stages import StageSettings
 
     policy = policy_from(args)
     settings = KafkaSettings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
-    client, db = open_store(args.db)
-    sink = ClickHouseSink(client, db)
-    sink.save_settings(policy_settings(policy))
     create_topics(settings.bootstrap, settings.topic_prefix, settings.partitions)
-    worker = build_app(settings, sink, policy, max_line=args.max_line_bytes)
+    worker = build_worker(settings, policy, StageSettings(state_dir=args.state_dir), max_line=args.max_line_bytes)
     serve_metrics()
-    start_watcher(client, db, policy, worker.attributor.lock)
-    loglevel = os.environ.get("REELROI_LOG_LEVEL", "WARN")
-    runner = faust.Worker(worker.app, loglevel=loglevel, quiet=True)
+    runner = faust.Worker(worker.app, loglevel=os.environ.get("REELROI_LOG_LEVEL", "WARN"), quiet=True)
     runner.spinner = None  # faust draws its spinner on a terminal whatever quiet says; it spills into logs
     runner.execute_from_commandline()
     return 0
@@ -268,43 +280,20 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_lag(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
-    from streams.lag import LagReader, build_report, wait_drained
+    from streams.lag import LagReader, wait_drained
 
-    read_attribution, note = _attribution_reader(args.db)
     try:
         reader = LagReader(args.bootstrap, args.topic_prefix, args.group)
     except KafkaError as exc:
         raise ConfigError(f"cannot reach Kafka at {args.bootstrap}: {exc}") from None
-
-    def look() -> Any:
-        ends = reader.ends()  # first: what was produced before this look
-        return build_report(args.group, ends, reader.committed(), read_attribution(), note)
-
     try:
-        report, drained = wait_drained(look, max(0.0, args.wait))
+        report, drained = wait_drained(reader.scan, max(0.0, args.wait))
     finally:
         reader.close()
-    print(report.render())
+    print(report.render(drained))
     if not drained and args.wait > 0:
         print(f"reelroi lag: not drained after {args.wait:g}s", file=sys.stderr)
     return 0 if drained else 1
-
-
-def _attribution_reader(dsn: str) -> tuple[Callable[[], Any], str]:
-    """How to read the attributor's saved cursor, and a note saying what the figures cover."""
-    if dsn.startswith("chdb:"):
-        note = (
-            "attribution: not known from outside (the embedded ClickHouse is open in the worker only); "
-            "lag 0 means every record is in intake, and attribution follows within a batch"
-        )
-        return lambda: None, note
-    from reelroi.settings import ClickHouseSettings, with_password
-    from sinks.connection import connect, database_of
-    from sinks.intake import IntakeStore
-
-    ch = ClickHouseSettings()
-    store = IntakeStore(connect(with_password(dsn, ch.password)), database_of(dsn, ch.database))
-    return store.offsets, "attribution: the attributor's saved offsets (attribution_offsets), read from ClickHouse"
 
 
 STREAM_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
