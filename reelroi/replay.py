@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from attribution.engine import Engine, Record
-from attribution.outputs import EVENT_ID_DUPLICATE, ORDER_DUPLICATE, STATE_KEY_PREFIX, Outputs
+from attribution.outputs import ORDER_DUPLICATE, STATE_KEY_PREFIX
 from attribution.policy import Policy
+from attribution.stages.local import LocalPipeline
 from reelroi.progress import Progress
+from schemas.framing import Record
 from sinks.builds import building
 from sinks.compare import source_totals
 from sinks.connection import command
@@ -38,28 +39,34 @@ def policy_settings(policy: Policy) -> dict[str, str]:
     return {"policy." + k: v for k, v in policy.describe().items()}
 
 
-def run(engine: Engine, sink: ClickHouseSink, batches: Iterable[list[Record]], progress: Progress) -> ReplayStats:
-    """Feed batches through the engine into the sink; the write of a batch finishes before the next."""
+def run(
+    pipeline: LocalPipeline, sink: ClickHouseSink, batches: Iterable[list[Record]], progress: Progress
+) -> ReplayStats:
+    """Feed batches through the stages (in one process) into the sink; a batch's write finishes before the next.
+
+    The same stage classes run in the Kafka workers (streams/stages.py), so a
+    replay and a stream of the same events cannot disagree on a rule.
+    """
     stats = ReplayStats()
-    # The engine allocates millions of small acyclic objects and keeps most of
+    # The stages allocate millions of small acyclic objects and keep most of
     # them: the default collector thresholds rescan them constantly (a quarter
-    # of engine time at 1M events, measured with load_tests/bench_replay.py).
+    # of the time at 1M events, measured with load_tests/bench_replay.py).
     thresholds = gc.get_threshold()
     gc.set_threshold(200_000, 50, 100)
     try:
         for batch in batches:
-            out: Outputs = engine.process(batch)
-            sink.write(out)
+            facts = pipeline.process(batch)
+            sink.write_facts(facts)
             # state kept from this batch leaves the collector's view for good
             gc.freeze()
             stats.records += len(batch)
-            stats.events += len(out.events)
-            stats.rejected += sum(1 for r in out.rejections if r.active and r.structural)
-            stats.duplicates += sum(1 for d in out.duplicates if d.kind == EVENT_ID_DUPLICATE)
+            stats.rejected += sum(1 for f in facts if f.kind == "rejection" and f.row.active and f.row.structural)
             progress.advance(len(batch))
     finally:
         gc.set_threshold(*thresholds)
     progress.close()
+    stats.events = pipeline.events
+    stats.duplicates = pipeline.duplicates
     stats.rows_written = sink.rows_written
     stats.seconds = progress.elapsed()
     return stats
@@ -76,7 +83,7 @@ def replay(sink: ClickHouseSink, policy: Policy, batches: Iterable[list[Record]]
         target = sink.into(build.names)
         _carry(sink, target, "settings")
         target.save_settings(policy_settings(policy))
-        stats = run(Engine(policy), target, build.alive(batches), Progress("replay"))
+        stats = run(LocalPipeline(policy), target, build.alive(batches), Progress("replay"))
     return stats
 
 
@@ -127,7 +134,7 @@ def reattribute(
             for block in sink.logged_events():
                 yield [Record(origin, raw) for origin, raw in block]
 
-        stats = run(Engine(policy), target, build.alive(batches()), Progress("reattribute"))
+        stats = run(LocalPipeline(policy), target, build.alive(batches()), Progress("reattribute"))
         if inspect is not None:  # a dry run looks at the build, then raises: nothing is switched in
             inspect(stats, build.names)
     return stats

@@ -22,6 +22,7 @@ import faust
 from attribution.errors import ConfigError
 from attribution.policy import Policy
 from schemas.framing import DEFAULT_MAX_LINE_BYTES
+from streams import stage_metrics as sm
 from streams.checkpoints import DirectoryCheckpoints
 from streams.codecs import install as install_codecs
 from streams.kafka_settings import KafkaSettings
@@ -99,6 +100,11 @@ def build_worker(
         app, settings.topic_prefix, counts, policy, store, stage_settings,
         settings.batch_max, settings.batch_within_s, max_line, on_batch,
     )  # fmt: skip
+
+    @app.timer(interval=2.0)  # type: ignore[untyped-decorator]
+    async def observe() -> None:
+        """Consumer lag of the partitions this worker holds (the same figures as ``reelroi lag``)."""
+        await sm.observe_lag(app, settings.group)
 
     if settings.exit_when_idle_s > 0:  # benchmarks: stop once nothing has arrived for this long
 

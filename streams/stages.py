@@ -17,6 +17,7 @@ decided per record and versioned by position, re-reading changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -167,6 +168,9 @@ class StageRunner:
 
     def drop(self, partition: int) -> None:
         if self.held.pop(partition, None) is not None:
+            for gauge in (sm.CHECKPOINTED, sm.KEYS):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(self.name, str(partition))
             log.info("%s[%d]: revoked, state dropped (the next owner loads its checkpoint)", self.name, partition)
 
     def apply(self, events: list[Any], outbox: Outbox) -> None:
