@@ -18,7 +18,7 @@ from attribution.stages.base import Stage
 from attribution.stages.config import ConfigStage
 from attribution.stages.facts import Fact
 from attribution.stages.orders import OrderStage
-from attribution.stages.records import CONFIG, ORDER, SPEND, TOUCH, USER, Emit, StageRecord
+from attribution.stages.records import CONFIG, ORDER, POSTBACK, SPEND, TOUCH, USER, Emit, StageRecord
 from attribution.stages.router import Router
 from attribution.stages.spend import SpendStage
 from attribution.stages.touch import TouchStage
@@ -29,25 +29,28 @@ from schemas.framing import Record
 ROUND = (CONFIG, TOUCH, ORDER, SPEND, USER)
 
 
-def stages_for(policy: Policy) -> dict[str, Stage]:  # type: ignore[type-arg]
-    """One fresh stage of each kind, by the topic it reads."""
+def stages_for(policy: Policy, postbacks: bool = False) -> dict[str, Stage]:  # type: ignore[type-arg]
+    """One fresh stage of each kind, by the topic it reads (``postbacks``: the user stage feeds SPEC 7's)."""
     return {
         CONFIG: ConfigStage(policy),
         TOUCH: TouchStage(policy),
         ORDER: OrderStage(policy),
         SPEND: SpendStage(policy),
-        USER: UserStage(policy),
+        USER: UserStage(policy, conversions=postbacks),
     }
 
 
 class LocalPipeline:
     """``process(records)`` → the facts that batch changed, after every stage has settled."""
 
-    def __init__(self, policy: Policy) -> None:
-        self.router = Router(policy)
-        self.stages = stages_for(policy)
-        self._queues: dict[str, list[StageRecord]] = {topic: [] for topic in ROUND}
-        self._next = dict.fromkeys(ROUND, 1)  # positions start at 1: the router's facts have version 0
+    def __init__(self, policy: Policy, extra: dict[str, Stage] | None = None) -> None:  # type: ignore[type-arg]
+        """``extra``: more stages by the topic they read, run after the others (the postback stage)."""
+        postbacks = POSTBACK in (extra or {})
+        self.router = Router(policy, postbacks=postbacks)
+        self.stages = {**stages_for(policy, postbacks), **(extra or {})}
+        self.round = (*ROUND, *(extra or {}))
+        self._queues: dict[str, list[StageRecord]] = {topic: [] for topic in self.round}
+        self._next = dict.fromkeys(self.round, 1)  # positions start at 1: the router's facts have version 0
         self.events = 0
         self.duplicates = 0
 
@@ -55,7 +58,7 @@ class LocalPipeline:
         facts, emits = self.router.route(records)
         self._enqueue(emits)
         while any(self._queues.values()):
-            for topic in ROUND:
+            for topic in self.round:
                 queue = self._queues[topic]
                 if not queue:
                     continue

@@ -21,6 +21,7 @@ ORDER = "stage.order"
 USER = "stage.user"
 SPEND = "stage.spend"
 CONFIG = "stage.config"
+POSTBACK = "stage.postback"  # conversions and callbacks, by the source click's event_id (SPEC 7)
 FACTS = "facts"
 STAGE_TOPICS = (TOUCH, ORDER, USER, SPEND, CONFIG)
 CONFIG_ROUTE = ""
@@ -177,8 +178,65 @@ class ConfigIn(NamedTuple):
         return (self.ts, self.event_id)
 
 
+class CallbackIn(NamedTuple):
+    """A campaign click that carries the platform's ``callback`` token (SPEC 7), for the postback stage."""
+
+    click_event_id: str
+    ts: int
+    campaign_id: str
+    callback: str
+    origin: str
+
+    @property
+    def route(self) -> str:
+        return self.click_event_id
+
+
+class ConversionsIn(NamedTuple):
+    """What a user acquired through a campaign click has converted, told to that click's key.
+
+    ``campaign_id`` empty and no payments: the user's source moved away from
+    this click (its earlier postbacks are superseded). ``payments`` are the
+    user's counted payments: (order_id, event_id, ts in microseconds, value
+    in the reporting currency), sorted.
+    """
+
+    click_event_id: str
+    user_id: str
+    version: int
+    campaign_id: str
+    acquired_ts: int  # ticks
+    payments: tuple[tuple[str, str, int, Decimal], ...]
+
+    @property
+    def route(self) -> str:
+        return self.click_event_id
+
+
+class ClockIn(NamedTuple):
+    """The data's clock (SPEC 7's settle delay): the greatest event ``ts`` (ticks) the router has routed."""
+
+    ts: int
+
+    @property
+    def route(self) -> str:
+        return CONFIG_ROUTE
+
+
 StageRecord = (
-    TouchIn | RedirectAt | RedirectIn | UnlockIn | Answer | OrderResult | PaymentIn | RefundIn | SpendIn | ConfigIn
+    TouchIn
+    | RedirectAt
+    | RedirectIn
+    | UnlockIn
+    | Answer
+    | OrderResult
+    | PaymentIn
+    | RefundIn
+    | SpendIn
+    | ConfigIn
+    | CallbackIn
+    | ConversionsIn
+    | ClockIn
 )
 
 

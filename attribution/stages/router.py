@@ -18,15 +18,19 @@ from attribution.outputs import LoggedEvent, Rejection
 from attribution.policy import Policy
 from attribution.stages.facts import Fact
 from attribution.stages.records import (
+    BROADCAST,
     CAMPAIGN,
     CONFIG,
     FX,
     ORDER,
     PLAN,
+    POSTBACK,
     RULE,
     SPEND,
     TOUCH,
     USER,
+    CallbackIn,
+    ClockIn,
     ConfigIn,
     Emit,
     PaymentIn,
@@ -45,10 +49,12 @@ from schemas.framing import Record
 class Router:
     """``route(records)`` → (facts, emits) for one batch of input records."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, postbacks: bool = False) -> None:
         self._dates = LocalDates(policy.zone)
         self.records = 0
         self.rejected = 0
+        self.postbacks = postbacks  # also feed the postback stage: clicks' callbacks and the data's clock
+        self.clock = 0  # the greatest event ts routed so far (ticks)
 
     def route(self, records: Iterable[Record]) -> tuple[list[Fact], list[Emit]]:
         facts: list[Fact] = []
@@ -64,6 +70,14 @@ class Router:
             ts = to_ticks(event.ts)
             facts.append(Fact("event", 0, LoggedEvent(event.event_id, event.type, ts // TICKS_PER_US, origin, raw)))
             self._route(event, ts, origin, emits)
+            if self.postbacks:
+                if ts > self.clock:
+                    self.clock = ts
+                if isinstance(event, ev.Click) and event.callback is not None and event.campaign_id is not None:
+                    callback = CallbackIn(event.event_id, ts, event.campaign_id, event.callback, origin)
+                    emits.append(Emit(POSTBACK, callback))
+        if self.postbacks and self.clock:
+            emits.append(Emit(POSTBACK, ClockIn(self.clock), BROADCAST))
         return facts, emits
 
     def _route(self, event: ev.Event, ts: int, origin: str, emits: list[Emit]) -> None:

@@ -23,12 +23,23 @@ from attribution.policy import Policy
 from attribution.sources import Redirect, Touch
 from attribution.stages.base import Stage
 from attribution.stages.facts import Fact
-from attribution.stages.records import Answer, ConfigIn, OrderResult, RedirectIn, StageRecord, UnlockIn
+from attribution.stages.records import (
+    POSTBACK,
+    Answer,
+    ConfigIn,
+    ConversionsIn,
+    Emit,
+    OrderResult,
+    RedirectIn,
+    StageRecord,
+    UnlockIn,
+)
 from attribution.state import UnlockRec
 
 ZERO = Decimal(0)
 HeldAnswer = tuple[int, Touch | None, Touch | None]  # version, click, impression
 HeldOrder = tuple[int, PaymentRec | None, Decimal | None, tuple[RefundRec, ...]]
+Conversions = tuple[str, str, int, tuple[tuple[str, str, int, Decimal], ...]]  # click, campaign, acquired, payments
 Item = tuple[str, str, tuple[str, ...]]  # ("order", order_id, money ids it had) | ("unlock", event_id, ())
 
 
@@ -41,14 +52,16 @@ class UserState:
     unlocks: list[UnlockRec] = field(default_factory=list)
     emitted: UserFact | None = None
     money: dict[str, MoneyFact] = field(default_factory=dict)  # emitted, by event_id
+    converted: Conversions | None = None  # what the postback stage was last told (SPEC 7)
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # unlocks without a rate
 
 
 class UserStage(Stage[UserState]):
     name = "user"
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, conversions: bool = False) -> None:
         super().__init__(policy)
+        self.conversions = conversions  # tell the postback stage what campaign-click users converted
         self._dates = LocalDates(policy.zone)
         self._by_plan: dict[str, set[str]] = {}
         self._by_unlock_currency: dict[str, set[str]] = {}
@@ -201,6 +214,41 @@ class UserStage(Stage[UserState]):
             gone = money.pop(event_id, None)
             if gone is not None:
                 self.facts.append(Fact("money", at, _retracted(gone)))
+        if self.conversions:
+            self._convert(user_id, state, fact, at)
+
+    def _convert(self, user_id: str, state: UserState, fact: UserFact | None, at: int) -> None:
+        """Tell the source click's key what the user converted; a click the user moved away from hears nothing left."""
+        target: Conversions | None = None
+        click = self._source_click(state)
+        if fact is not None and click is not None and fact.source_kind == "campaign":
+            payments = tuple(
+                sorted((m.order_id, m.event_id, m.ts_us, m.value) for m in state.money.values() if m.kind == "payment")
+            )
+            target = (click.event_id, fact.source_id, state.redirect.ts if state.redirect else 0, payments)
+        held = state.converted
+        if target == held:
+            return
+        if held is not None and (target is None or target[0] != held[0]):
+            self.emits.append(Emit(POSTBACK, ConversionsIn(held[0], user_id, at, "", 0, ())))
+        if target is not None:
+            self.emits.append(Emit(POSTBACK, ConversionsIn(target[0], user_id, at, target[1], target[2], target[3])))
+        state.converted = target
+
+    def _source_click(self, state: UserState) -> Touch | None:
+        """The click that acquired the user (by click_id, else by device), if a click did."""
+        redirect = state.redirect
+        if redirect is None:
+            return None
+        if redirect.click_id is not None:
+            held = state.answers.get((redirect.event_id, "k"))
+            if held is not None and held[1] is not None:
+                return held[1]
+        if redirect.device_id is not None:
+            held = state.answers.get((redirect.event_id, "d"))
+            if held is not None and held[1] is not None:
+                return held[1]
+        return None
 
     def _order_rows(
         self, user_id: str, state: UserState, order_id: str, fact: UserFact, creator: str, share: Decimal | None,

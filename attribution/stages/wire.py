@@ -21,7 +21,10 @@ from attribution.stages.records import (
     PLAN,
     RULE,
     Answer,
+    CallbackIn,
+    ClockIn,
     ConfigIn,
+    ConversionsIn,
     OrderResult,
     PaymentIn,
     RedirectAt,
@@ -125,8 +128,15 @@ def encode(record: StageRecord) -> bytes:
             "s", r.campaign_id, str(r.ts), r.event_id, r.period_us, r.period_date.isoformat(), str(r.amount),
             r.currency, r.origin,
         ]  # fmt: skip
-    else:
+    elif isinstance(r, ConfigIn):
         out = ["c", r.kind, r.key, str(r.ts), r.event_id, _values(r.kind, r.values), r.origin]
+    elif isinstance(r, CallbackIn):
+        out = ["k", r.click_event_id, str(r.ts), r.campaign_id, r.callback, r.origin]
+    elif isinstance(r, ConversionsIn):
+        payments = [[o, e, t, str(v)] for o, e, t, v in r.payments]
+        out = ["v", r.click_event_id, r.user_id, r.version, r.campaign_id, str(r.acquired_ts), payments]
+    else:
+        out = ["w", str(r.ts)]
     return orjson.dumps(out)
 
 
@@ -156,4 +166,11 @@ def decode(line: bytes) -> StageRecord:
         return SpendIn(v[1], int(v[2]), v[3], v[4], _date(v[5]), Decimal(v[6]), v[7], v[8])
     if tag == "c":
         return ConfigIn(v[1], v[2], int(v[3]), v[4], _unvalues(v[1], v[5]), v[6])
+    if tag == "k":
+        return CallbackIn(v[1], int(v[2]), v[3], v[4], v[5])
+    if tag == "v":
+        payments = tuple((o, e, t, Decimal(x)) for o, e, t, x in v[6])
+        return ConversionsIn(v[1], v[2], v[3], v[4], int(v[5]), payments)
+    if tag == "w":
+        return ClockIn(int(v[1]))
     raise ValueError(f"unknown stage record tag {tag!r}")

@@ -23,7 +23,7 @@ from attribution.policy import Policy
 from attribution.stages.base import Stage
 from attribution.stages.facts import Fact
 from attribution.stages.local import ROUND, stages_for
-from attribution.stages.records import BROADCAST, Emit, StageRecord
+from attribution.stages.records import BROADCAST, POSTBACK, Emit, StageRecord
 from attribution.stages.router import Router
 from tests.oracle_worlds import event_sets
 
@@ -132,7 +132,12 @@ def test_every_stage_record_survives_the_wire(lines: list[bytes], policy: Policy
     from attribution.stages import wire
     from attribution.stages.local import LocalPipeline
 
-    pipeline = LocalPipeline(policy)
+    class Recorder(Stage[None]):
+        def _apply(self, record: StageRecord, at: int) -> None:
+            pass
+
+    pipeline = LocalPipeline(policy, extra={POSTBACK: Recorder(policy)})
+    lines = [*lines, kit.click(click_id="k1", device_id="d1", campaign_id="cA", callback="cb:1/?x=1")]
     sent: list[StageRecord] = []
     original = pipeline._enqueue
 
@@ -144,3 +149,33 @@ def test_every_stage_record_survives_the_wire(lines: list[bytes], policy: Policy
     pipeline.process(kit.records(lines))
     for record in sent:
         assert wire.decode(wire.encode(record)) == record
+    assert {"CallbackIn", "ClockIn"} <= {type(r).__name__ for r in sent}
+
+
+def test_user_stage_tells_the_source_click_what_converted_and_a_click_it_left() -> None:
+    """SPEC 7's input: a campaign-click user's payments go to that click's key; a later, better click takes them."""
+    from attribution.stages.local import LocalPipeline
+    from attribution.stages.records import ConversionsIn
+
+    seen: list[ConversionsIn] = []
+
+    class Recorder(Stage[None]):
+        def _apply(self, record: StageRecord, at: int) -> None:
+            if isinstance(record, ConversionsIn):
+                seen.append(record)
+
+    recorder = Recorder(Policy())
+    pipeline = LocalPipeline(Policy(), extra={POSTBACK: recorder})
+    first = [
+        kit.click(event_id="c-old", ts="2026-11-02T09:00:00+08:00", click_id="k1", device_id="d1", campaign_id="cA"),
+        kit.redirect(event_id="r1", ts="2026-11-02T10:00:00+08:00", user_id="u1", device_id="d1"),
+        kit.pay("o1", "u1", "2026-11-02T10:05:00+08:00", "6.00"),
+    ]
+    pipeline.process(kit.records(first))
+    assert seen[-1].click_event_id == "c-old" and seen[-1].campaign_id == "cA"
+    assert [p[0] for p in seen[-1].payments] == ["o1"]
+    later = kit.click(event_id="c-new", ts="2026-11-02T09:30:00+08:00", click_id="k2", device_id="d1", campaign_id="cB")
+    pipeline.process(kit.records([later], prefix="u"))
+    left, took = seen[-2:]
+    assert (left.click_event_id, left.campaign_id, left.payments) == ("c-old", "", ())
+    assert (took.click_event_id, took.campaign_id, [p[0] for p in took.payments]) == ("c-new", "cB", ["o1"])
