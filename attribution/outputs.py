@@ -110,6 +110,35 @@ class SpendFact(NamedTuple):
     active: bool = True
 
 
+class PostbackDecision(NamedTuple):  # fact kind "postback", table postback_decisions, key (key,)
+    """What the postback stage decided about one conversion of one click (SPEC 7)."""
+
+    key: str  # idempotency key: sha256 hex of f"{platform}|{callback}|{kind}|{order_id or user_id}"
+    platform: str  # oceanengine | tencent | kuaishou | "" (the campaign's platform has no sender)
+    campaign_id: str
+    click_event_id: str
+    callback: str
+    user_id: str
+    order_id: str  # "" for activate
+    kind: str  # activate | pay
+    amount: Decimal  # reporting currency; 0 for activate
+    conversion_us: int  # the conversion's ts, microseconds
+    decided_us: int  # the data clock when it was decided, microseconds
+    decision: str  # send | held_kind | held_min_amount | held_ratio | superseded
+    detail: str  # which part of the rule, in words
+    active: bool = True
+
+
+class PostbackDelivery(NamedTuple):  # fact kind "delivery", table postback_deliveries, key (key,)
+    """What the sender did with one ``send`` decision, by its key."""
+
+    key: str
+    status: str  # sending | sent | failed
+    attempts: int
+    last_answer: str  # e.g. "200 code=0 success", "503", "timeout"
+    last_attempt_us: int
+
+
 class CampaignRow(NamedTuple):
     campaign_id: str
     platform: str

@@ -16,7 +16,18 @@ from datetime import date
 from decimal import Context, Decimal
 from typing import Any, NamedTuple
 
-from attribution.outputs import Duplicate, FxRow, MoneyFact, Outputs, PlanRow, Rejection, SpendFact, UserFact
+from attribution.outputs import (
+    Duplicate,
+    FxRow,
+    MoneyFact,
+    Outputs,
+    PlanRow,
+    PostbackDecision,
+    PostbackDelivery,
+    Rejection,
+    SpendFact,
+    UserFact,
+)
 from attribution.stages.facts import Fact, row_key
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -101,6 +112,15 @@ CAMPAIGNS = [
 ]
 PLANS = [("plan_id", "String"), ("creator_id", "String"), ("drama_id", "String"), ("commission_rate", "String")]
 FX = [("currency", "String"), ("effective_date", "Int32"), ("rate", "String")]
+POSTBACK_DECISIONS = [
+    ("key", "String"), ("platform", "String"), ("campaign_id", "String"), ("click_event_id", "String"),
+    ("callback", "String"), ("user_id", "String"), ("order_id", "String"), ("kind", "String"), ("amount", "String"),
+    ("conversion_ts", TS), ("decided_ts", TS), ("decision", "String"), ("detail", "String"), ("is_deleted", "UInt8"),
+]  # fmt: skip
+POSTBACK_DELIVERIES = [
+    ("key", "String"), ("status", "String"), ("attempts", "UInt32"), ("last_answer", "String"),
+    ("last_attempt", TS),
+]  # fmt: skip
 
 
 VERSION = ("version", "UInt64")
@@ -147,12 +167,23 @@ def _fx(f: FxRow) -> tuple[Any, ...]:
     return (f.currency, day(f.effective_date), dec(f.rate))
 
 
+def _postback(p: PostbackDecision) -> tuple[Any, ...]:
+    return (
+        p.key, p.platform, p.campaign_id, p.click_event_id, p.callback, p.user_id, p.order_id, p.kind, dec(p.amount),
+        p.conversion_us, p.decided_us, p.decision, p.detail, _deleted(p.active),
+    )  # fmt: skip
+
+
+def _delivery(d: PostbackDelivery) -> tuple[Any, ...]:
+    return (d.key, d.status, d.attempts, d.last_answer, d.last_attempt_us)
+
+
 class Table(NamedTuple):
     """Where rows of one fact kind go: the table, its columns, the row's key and its mapping to columns."""
 
     name: str
     spec: list[tuple[str, str]]
-    outputs: str  # the ``Outputs`` list holding them
+    outputs: str  # the ``Outputs`` list holding them; "" for facts only stages make (the engine never does)
     key: Callable[[Any], Any]
     row: Callable[[Any], tuple[Any, ...]] | None  # None: the row's fields are the columns
 
@@ -168,6 +199,8 @@ TABLES: dict[str, Table] = {
     "campaign": Table("campaigns", CAMPAIGNS, "campaigns", row_key("campaign"), tuple),
     "plan": Table("plans", PLANS, "plans", row_key("plan"), _plan),
     "fx": Table("fx_rates", FX, "fx", row_key("fx"), _fx),
+    "postback": Table("postback_decisions", POSTBACK_DECISIONS, "", row_key("postback"), _postback),
+    "delivery": Table("postback_deliveries", POSTBACK_DELIVERIES, "", row_key("delivery"), _delivery),
     "event": Table("events", EVENTS, "events", row_key("event"), None),
 }
 
@@ -186,7 +219,7 @@ def blocks(out: Outputs, version: int | None = None) -> list[Block]:
     """
     result = []
     for table in TABLES.values():
-        rows = getattr(out, table.outputs)
+        rows = getattr(out, table.outputs) if table.outputs else ()
         if not rows:
             continue
         if table.row is None:  # the event log: one row per event_id already, straight to columns

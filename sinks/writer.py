@@ -17,6 +17,14 @@ DERIVED_TABLES = ("rejections", "duplicates", "users", "money", "spend", "campai
 # The streaming intake and the attributor's place in it: replaced by a replay too.
 STREAM_TABLES = ("intake", "attribution_offsets")
 ALL_TABLES = ("events", *DERIVED_TABLES, *STREAM_TABLES)
+# Not derived, so neither truncated nor rebuilt by a replay or reattribute (SPEC 7):
+# postback_deliveries records what was really sent to an ad platform, which no replay
+# can unsend, and a platform must never get one conversion twice; postback_decisions
+# are made once, at the data clock of their time (a replay does not make them by
+# default, attribution/stages/local.py), so replacing them would rewrite history the
+# sender already acted on. Both are keyed by the idempotency key, which a rebuild
+# reproduces, so the ledger of an older run still guards a newer one.
+POSTBACK_TABLES = ("postback_decisions", "postback_deliveries")
 # In these tables only some rows come from engine state; the others record input lines.
 _STATE_ROWS = {
     "rejections": f" AND startsWith(key, '{STATE_KEY_PREFIX}')",

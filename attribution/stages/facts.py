@@ -30,6 +30,8 @@ from attribution.outputs import (
     LoggedEvent,
     MoneyFact,
     PlanRow,
+    PostbackDecision,
+    PostbackDelivery,
     Rejection,
     SpendFact,
     UserFact,
@@ -41,7 +43,7 @@ MAX_VERSION = (1 << 63) - 1  # the column is UInt64; 63 bits keep it clear of si
 class Fact(NamedTuple):
     """One row of ``kind`` at ``version`` (0 ≤ version < 2**63)."""
 
-    kind: str  # event | rejection | duplicate | user | money | spend | campaign | plan | fx
+    kind: str  # event | rejection | duplicate | user | money | spend | campaign | plan | fx | postback | delivery
     version: int
     row: Any  # the outputs tuple of that kind (ROWS)
 
@@ -57,6 +59,8 @@ ROWS: dict[str, type[tuple[Any, ...]]] = {
     "campaign": CampaignRow,
     "plan": PlanRow,
     "fx": FxRow,
+    "postback": PostbackDecision,
+    "delivery": PostbackDelivery,
 }
 
 # kind -> the row's key in its table. Money is keyed by (user_id, event_id): an order's
@@ -72,6 +76,8 @@ _KEYS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "campaign": lambda r: (r.campaign_id,),
     "plan": lambda r: (r.plan_id,),
     "fx": lambda r: (r.currency, r.effective_date),
+    "postback": lambda r: (r.key,),
+    "delivery": lambda r: (r.key,),
 }
 
 

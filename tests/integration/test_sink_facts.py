@@ -241,7 +241,7 @@ def test_0008_rekeys_money_and_keeps_its_rows_even_after_a_crash(chdb_dir: Path,
         (sql,) = [s for v, _, s in migrations() if v == 8]
         for statement in statements(sql)[:crashed_after]:  # a run cut short: the runner did not record it
             command(client, statement.replace("{db}", db))
-        assert migrate(client, db) == [8]
+        assert migrate(client, db)[:1] == [8]  # and any later migration after it
         assert _money_key(client, db) == "user_id, event_id"
         assert rows(old, "money", "user_id, event_id") == [("u1", "p1"), ("u2", "p2")]
         assert roi_rows(client, db) == before
