@@ -217,10 +217,17 @@ def cmd_sink(args: argparse.Namespace) -> int:
     lock = threading.Lock()  # the client is not thread-safe: the watcher and the writes take turns
     app = build_sink_app(kafka, sink, SinkSettings(), lock)
     serve_sink_metrics(args.metrics_port)
-    start_watcher(client, db, policy, lock)
+    watcher = start_watcher(client, db, policy, lock)
     runner = faust.Worker(app, loglevel=os.environ.get("REELROI_LOG_LEVEL", "WARN"), quiet=True)
     runner.spinner = None  # faust draws its spinner on a terminal whatever quiet says; it spills into logs
-    runner.execute_from_commandline()
+    try:
+        runner.execute_from_commandline()
+    finally:
+        # Before the interpreter finalizes: a daemon thread cut off inside a chdb call
+        # holds the engine's lock, and chdb's own shutdown then waits for it for ever.
+        if watcher is not None:
+            watcher.stop()
+            watcher.join(timeout=60)
     return 0
 
 
