@@ -55,11 +55,12 @@ class Seen:
 
     @staticmethod
     def check(seen: dict[str, str], event_id: str, origin: str) -> int:
+        """``origin`` empty: remember only the id (every later copy is a duplicate)."""
         first = seen.get(event_id)
         if first is None:
             seen[event_id] = origin
             return Seen.FIRST
-        return Seen.AGAIN if first == origin else Seen.DUPLICATE
+        return Seen.AGAIN if first and first == origin else Seen.DUPLICATE
 
 
 class PartitionConfig:
@@ -86,6 +87,7 @@ class Stage(Generic[S]):
         self.config = PartitionConfig(policy)
         self._dirty: dict[str, int] = {}
         self._changed: set[str] = set()
+        self.tracking = True  # remember changed keys for checkpoints (replay, which takes none, turns it off)
         self._config_changed = False
         self.facts: list[Fact] = []
         self.emits: list[Emit] = []
@@ -110,15 +112,18 @@ class Stage(Generic[S]):
     def touch(self, key: str, at: int) -> None:
         """``key``'s outputs may have changed because of the record at ``at``: recompute it."""
         self._dirty[key] = at
-        self._changed.add(key)
+        if self.tracking:
+            self._changed.add(key)
 
     def keep(self, key: str) -> None:
         """``key``'s state changed but not its outputs (a later redirect, a duplicate's origin): checkpoint it."""
-        self._changed.add(key)
+        if self.tracking:
+            self._changed.add(key)
 
     def first_copy(self, seen: dict[str, str], event_id: str, origin: str, at: int, counts: bool = True) -> bool:
         """True for an event's first copy; a duplicate is counted (once per copy) where ``counts``."""
-        verdict = Seen.check(seen, event_id, origin)
+        # without checkpoints (replay) nothing is delivered twice: keep no origins, only the ids
+        verdict = Seen.check(seen, event_id, origin if self.tracking else "")
         if verdict == Seen.DUPLICATE and counts:
             self.facts.append(Fact("duplicate", at, Duplicate(origin, EVENT_ID_DUPLICATE, event_id, origin)))
         return verdict == Seen.FIRST

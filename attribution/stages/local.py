@@ -48,6 +48,8 @@ class LocalPipeline:
         postbacks = POSTBACK in (extra or {})
         self.router = Router(policy, postbacks=postbacks)
         self.stages = {**stages_for(policy, postbacks), **(extra or {})}
+        for stage in self.stages.values():
+            stage.tracking = False  # no checkpoints here: nothing needs the changed keys
         self.round = (*ROUND, *(extra or {}))
         self._queues: dict[str, list[StageRecord]] = {topic: [] for topic in self.round}
         self._next = dict.fromkeys(self.round, 1)  # positions start at 1: the router's facts have version 0

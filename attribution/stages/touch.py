@@ -23,12 +23,13 @@ _NO_ANSWER = (None, None)
 
 @dataclass(slots=True)
 class TouchState:
+    """One touch key. Most keys have clicks or impressions and no redirect: empty parts stay None."""
+
     seen: dict[str, str] = field(default_factory=dict)  # touch event_id -> origin of its first copy
-    clicks: list[Touch] = field(default_factory=list)
-    impressions: list[Touch] = field(default_factory=list)
-    redirects: dict[str, tuple[int, str]] = field(default_factory=dict)  # redirect event_id -> (ts, user)
-    answered: dict[str, tuple[Touch | None, Touch | None]] = field(default_factory=dict)  # last sent per redirect
-    pending: set[str] = field(default_factory=set)  # redirects whose answer may have changed
+    clicks: list[Touch] | None = None
+    impressions: list[Touch] | None = None
+    redirects: dict[str, tuple[int, str]] | None = None  # redirect event_id -> (ts, user)
+    answered: dict[str, tuple[Touch | None, Touch | None]] | None = None  # last sent per redirect
 
 
 class TouchStage(Stage[TouchState]):
@@ -38,6 +39,7 @@ class TouchStage(Stage[TouchState]):
         super().__init__(policy)
         self._click_window = policy.click_window_s * TICKS_PER_SECOND
         self._view_window = policy.view_window_s * TICKS_PER_SECOND
+        self._pending: dict[str, set[str]] = {}  # per key, the redirects the record may have re-answered
 
     def _state(self, key: str) -> TouchState:
         state = self.keys.get(key)
@@ -51,43 +53,61 @@ class TouchStage(Stage[TouchState]):
             if not self.first_copy(state.seen, record.event_id, record.origin, at, record.counts):
                 return
             touch = Touch(record.ts, record.event_id, record.source_kind, record.source_id)
-            window = self._view_window if record.impression else self._click_window
-            (state.impressions if record.impression else state.clicks).append(touch)
-            for redirect_id, (ts, _) in state.redirects.items():
-                if ts - window <= touch.ts <= ts:
-                    state.pending.add(redirect_id)
-            self.touch(record.key, at)
+            if record.impression:
+                window = self._view_window
+                if state.impressions is None:
+                    state.impressions = [touch]
+                else:
+                    state.impressions.append(touch)
+            else:
+                window = self._click_window
+                if state.clicks is None:
+                    state.clicks = [touch]
+                else:
+                    state.clicks.append(touch)
+            if state.redirects:
+                for redirect_id, (ts, _) in state.redirects.items():
+                    if ts - window <= touch.ts <= ts:
+                        self._pending.setdefault(record.key, set()).add(redirect_id)
+                self.touch(record.key, at)
+            else:
+                self.keep(record.key)  # no redirect to answer yet
         elif isinstance(record, RedirectAt):
             state = self._state(record.key)
+            if state.redirects is None:
+                state.redirects = {}
             if record.event_id not in state.redirects:
                 state.redirects[record.event_id] = (record.ts, record.user_id)
-                state.pending.add(record.event_id)
+                self._pending.setdefault(record.key, set()).add(record.event_id)
                 self.touch(record.key, at)
 
     def _recompute(self, key: str, at: int) -> None:
         state = self.keys[key]
         slot = key[0]
-        for redirect_id in state.pending:
-            ts, user = state.redirects[redirect_id]
+        redirects = state.redirects or {}
+        for redirect_id in self._pending.pop(key, ()):
+            ts, user = redirects[redirect_id]
             answer = (
                 _latest(state.clicks, ts - self._click_window, ts),
                 _latest(state.impressions, ts - self._view_window, ts) if slot == "d" else None,
             )
-            if answer != state.answered.get(redirect_id, _NO_ANSWER):
-                state.answered[redirect_id] = answer
+            answered = state.answered
+            if answer != (answered.get(redirect_id, _NO_ANSWER) if answered else _NO_ANSWER):
+                if answered is None:
+                    answered = state.answered = {}
+                answered[redirect_id] = answer
                 self.emits.append(Emit(USER, Answer(user, redirect_id, slot, at, answer[0], answer[1])))
-        state.pending = set()
 
     def size(self) -> dict[str, int]:
         return {
             "keys": len(self.keys),
-            "touches": sum(len(s.clicks) + len(s.impressions) for s in self.keys.values()),
+            "touches": sum(len(s.clicks or ()) + len(s.impressions or ()) for s in self.keys.values()),
         }
 
 
-def _latest(touches: list[Touch], start: int, end: int) -> Touch | None:
+def _latest(touches: list[Touch] | None, start: int, end: int) -> Touch | None:
     best: Touch | None = None
-    for touch in touches:
+    for touch in touches or ():
         if start <= touch.ts <= end and (best is None or touch > best):
             best = touch
     return best
