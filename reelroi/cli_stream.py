@@ -1,4 +1,4 @@
-"""The streaming commands: ``broker``, ``topics``, ``worker``, ``sink``, ``demo``, ``produce``, ``lag``."""
+"""The streaming commands: ``broker``, ``topics``, ``worker``, ``sink``, ``postback``, ``demo``, ``produce``, ``lag``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,26 @@ def add_stream_commands(sub: Any, env: ReelroiSettings) -> None:
         type=int,
         default=int(os.environ.get("REELROI_SINK_METRICS_PORT", "9109")),
         help=env_help("port of /metrics on REELROI_METRICS_HOST (0: off)", "REELROI_SINK_METRICS_PORT", 9109),
+    )
+
+    p = sub.add_parser(
+        "postback",
+        help="send the postback stage's decisions (topic <prefix>postbacks) to Ocean Engine, Tencent and Kuaishou, "
+        "retrying until each is sent or failed, and record every attempt in the ledger (the facts topic)",
+        description="Reads <prefix>postbacks in consumer group <REELROI_KAFKA_GROUP>-postback and sends each `send` "
+        "decision as its platform documents (docs/postbacks.md), with the decision's key as idempotency key; "
+        "retried with backoff (REELROI_POSTBACK_RETRY_FIRST_S 1, REELROI_POSTBACK_RETRY_MOST_S 600) until the "
+        "platform accepts or answers a permanent error, and failed after REELROI_POSTBACK_GIVE_UP_S (86400). "
+        "Requests per second per platform: REELROI_POSTBACK_RATE (50) or REELROI_POSTBACK_RATE_<PLATFORM>; base URLs: "
+        "REELROI_POSTBACK_URL_<PLATFORM>; Tencent's token: REELROI_POSTBACK_TENCENT_ACCESS_TOKEN. A record is acked "
+        "once every decision in it is final and its delivery fact is in Kafka; run `reelroi sink` to write them.",
+    )
+    _add_kafka(p)
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("REELROI_POSTBACK_METRICS_PORT", "9110")),
+        help=env_help("port of /metrics on REELROI_METRICS_HOST (0: off)", "REELROI_POSTBACK_METRICS_PORT", 9110),
     )
 
     p = sub.add_parser(
@@ -231,6 +251,30 @@ def cmd_sink(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_postback(args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.kafka_settings import KafkaSettings
+    from streams.postback_sender import (
+        PostbackSettings,
+        build_postback_app,
+        ensure_topic,
+        postbacks_topic,
+        serve_postback_metrics,
+    )
+    from streams.produce import create_topics
+
+    kafka = KafkaSettings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
+    create_topics(kafka.bootstrap, kafka.topic_prefix, kafka.partitions)  # the facts topic it writes the ledger to
+    ensure_topic(kafka.bootstrap, postbacks_topic(kafka.topic_prefix), kafka.partitions)
+    app = build_postback_app(kafka, PostbackSettings())
+    serve_postback_metrics(args.metrics_port)
+    runner = faust.Worker(app, loglevel=os.environ.get("REELROI_LOG_LEVEL", "WARN"), quiet=True)
+    runner.spinner = None  # faust draws its spinner on a terminal whatever quiet says; it spills into logs
+    runner.execute_from_commandline()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from reelroi.demo import run_demo
     from reelroi.replay import clear
@@ -308,6 +352,7 @@ STREAM_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "topics": cmd_topics,
     "worker": cmd_worker,
     "sink": cmd_sink,
+    "postback": cmd_postback,
     "demo": cmd_demo,
     "produce": cmd_produce,
     "lag": cmd_lag,
