@@ -1,39 +1,35 @@
-"""End to end: a real Prometheus scrapes a real worker, ClickHouse writes fail, the alert fires.
+"""End to end: a real Prometheus scrapes a real sink, its ClickHouse writes fail, the alert fires.
 
-The worker (tests/streams/group_harness.py) serves /metrics on loopback; the
-intake table is renamed away under it, so every intake write fails for real and
-is retried. Prometheus, loaded with the shipped rules file unchanged, must
-report ``ReelroiSinkFailing`` firing. Then the table comes back and every
-record is attributed: nothing was lost while the sink was down.
+The sink (``reelroi sink``, beside a worker) serves /metrics on loopback; its
+database directory is moved away under it and a file takes its place, so every
+write fails for real and is retried. Prometheus, loaded with the shipped rules
+file unchanged, must report ``ReelroiSinkFailing`` firing. Then the directory
+comes back, a sink is started on it again, and the reports equal a replay:
+nothing was lost while the sink was down.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import socket
+import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reelroi.generator import GeneratorConfig, generate
-from streams.broker import EmbeddedBroker
+from streams.broker import EmbeddedBroker, free_port
 from streams.produce import create_topics, produce
+from tests.streams.pipeline import Pipeline, kill, replayed_reports, reports
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "infra" / "prometheus" / "rules" / "reelroi.yml"
-HARNESS = Path(__file__).with_name("group_harness.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get_json(url: str) -> dict:  # type: ignore[type-arg]
@@ -51,6 +47,15 @@ def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-d
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def sink_job() -> str:
+    """The scrape job whose write failures ReelroiSinkFailing counts, as the shipped rule selects it."""
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    (expr,) = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") == "ReelroiSinkFailing"]
+    found = re.search(r'job\s*=\s*"([^"]+)"', expr)
+    assert found, expr
+    return found.group(1)
+
+
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus (.ci/run installs it)")
 def test_sink_failing_alert_fires_in_a_real_prometheus(tmp_path: Path) -> None:
     metrics_port, prom_port = free_port(), free_port()
@@ -59,20 +64,15 @@ def test_sink_failing_alert_fires_in_a_real_prometheus(tmp_path: Path) -> None:
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         f"rule_files: ['{RULES}']\n"
         "scrape_configs:\n"
-        f"  - job_name: reelroi-worker\n    static_configs: [{{targets: ['127.0.0.1:{metrics_port}']}}]\n"
+        f"  - job_name: {sink_job()}\n    static_configs: [{{targets: ['127.0.0.1:{metrics_port}']}}]\n"
     )
     lines = list(generate(GeneratorConfig(seed=4, days=1, events=3_000)))
-    heal = tmp_path / "heal"
-    with EmbeddedBroker() as broker:
+    expected = replayed_reports(lines, tmp_path)
+    gone = tmp_path / "stream-gone"
+    with EmbeddedBroker() as broker, Pipeline(tmp_path, broker.bootstrap, "a.") as pipe:
         create_topics(broker.bootstrap, "a.", partitions=2)
-        harness = subprocess.Popen(
-            [
-                sys.executable, str(HARNESS), "--db", str(tmp_path / "db"), "--bootstrap", broker.bootstrap,
-                "--prefix", "a.", "--start", "0", "--break-intake", "20", "--heal-file", str(heal),
-                "--idle", "20", "--metrics-port", str(metrics_port), "--out", str(tmp_path / "out.json"),
-            ],
-            stderr=(tmp_path / "harness.log").open("wb"),
-        )  # fmt: skip
+        pipe.start_sink(metrics_port)
+        pipe.start_worker()
         prometheus = subprocess.Popen(
             [
                 "prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
@@ -85,14 +85,16 @@ def test_sink_failing_alert_fires_in_a_real_prometheus(tmp_path: Path) -> None:
         try:
             half = len(lines) // 2
             produce(broker.bootstrap, "a.", lines[:half])  # written normally
-            time.sleep(22)  # the intake table is gone from t=20s
+            assert pipe.drained(120), pipe.tail()
+            pipe.db.rename(gone)  # the disk went away: every write from now on fails
+            pipe.db.write_text("")
             produce(broker.bootstrap, "a.", lines[half:])  # these writes fail and are retried
 
             def target_up() -> bool:
                 targets = get_json(f"{api}/targets")["data"]["activeTargets"]
                 return any(t["health"] == "up" for t in targets)
 
-            wait_for(target_up, 30, "Prometheus to scrape the worker")
+            wait_for(target_up, 30, "Prometheus to scrape the sink")
 
             def firing() -> list[dict]:  # type: ignore[type-arg]
                 alerts = get_json(f"{api}/alerts")["data"]["alerts"]
@@ -103,12 +105,14 @@ def test_sink_failing_alert_fires_in_a_real_prometheus(tmp_path: Path) -> None:
             alerts = wait_for(firing, 240, "ReelroiSinkFailing to fire")
             assert alerts[0]["labels"]["severity"] == "page"
             assert "runbook_url" in alerts[0]["annotations"]
-            heal.touch()
-            assert harness.wait(timeout=180) == 0, (tmp_path / "harness.log").read_text()[-3000:]
+            assert pipe.sink is not None
+            kill(pipe.sink, signal.SIGTERM)
+            pipe.db.unlink()
+            gone.rename(pipe.db)  # the disk is back
+            pipe.start_sink(metrics_port)
+            assert pipe.drained(180), pipe.tail()
+            pipe.stop()
         finally:
             prometheus.terminate()
             prometheus.wait(timeout=30)
-            if harness.poll() is None:
-                harness.kill()
-    result = json.loads((tmp_path / "out.json").read_text())
-    assert result["workers"][0]["attributed"] == len(lines)  # the failed batches came through afterwards
+    assert reports(pipe.dsn, tmp_path) == expected  # the failed batches came through afterwards

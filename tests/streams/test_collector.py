@@ -1,4 +1,4 @@
-"""``reelroi collect`` as a real process on loopback, with the real broker, real HTTP and a real worker."""
+"""``reelroi collect`` as a real process on loopback, with the real broker, real HTTP, real workers and the sink."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from schemas.framing import frame_message
 from streams.broker import EmbeddedBroker, free_port
 from streams.produce import create_topics, partition_of
 from streams.topics import all_topics, find_route
-from tests.streams.test_worker import replayed_reports, reports, start_worker
+from tests.streams.pipeline import Pipeline, replayed_reports, reports
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "reelroi.cli"]
@@ -268,23 +268,15 @@ def test_worker_attributes_what_the_collector_took(env: Env, tmp_path: Path) -> 
     sent = until_in_kafka(env, [redirect, pay])
     expected = replayed_reports([line + b"\n" for line in sent], tmp_path)
 
-    dsn = f"chdb://{tmp_path / 'stream'}"
-    log = tmp_path / "worker.log"
-    got: dict[str, object] = {}
-    for _ in range(6):
-        worker = start_worker(dsn, env.bootstrap, env.prefix, log)
-        time.sleep(15)
-        subprocess.run([*CLI, "lag", "--bootstrap", env.bootstrap, "--topic-prefix", env.prefix, "--db", dsn,
-                        "--wait", "60"], capture_output=True)  # fmt: skip
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
-        got = reports(dsn, tmp_path)
-        if got == expected:
-            break
-    assert got == expected, log.read_text()[-2000:]
+    with Pipeline(tmp_path, env.bootstrap, env.prefix) as pipe:
+        pipe.start(workers=2)
+        assert pipe.drained(240), pipe.tail()
+        pipe.stop()
+    got = reports(pipe.dsn, tmp_path)
+    assert got == expected, pipe.tail()
     rows = [r for r in got["roi"] if r["source_id"] == "camp-oe"]  # type: ignore[attr-defined]
     assert [(r["new_users"], r["revenue_total"]) for r in rows] == [(1, "12.00")], got["roi"]
     kept = [line for line in sent if line.startswith(b"/collect/v1/click/")]  # the unmappable monitor queries
-    shown = subprocess.run([*CLI, "rejects", "--db", dsn, "--show", "500"], capture_output=True, cwd=tmp_path)
+    shown = subprocess.run([*CLI, "rejects", "--db", pipe.dsn, "--show", "500"], capture_output=True, cwd=tmp_path)
     for line in kept:
         assert any(row.startswith(b"invalid_json\t") and row.endswith(line) for row in shown.stderr.splitlines())

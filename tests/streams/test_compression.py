@@ -1,12 +1,10 @@
-"""Compressed record batches: a real worker attributes batches in every codec, and survives one it cannot decode."""
+"""Compressed record batches: a real worker (and the sink) attribute batches in every codec, and survive one
+they cannot decode."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from reelroi.generator import GeneratorConfig, generate
 from streams import codecs
 from streams.broker import EmbeddedBroker
 from streams.produce import create_topics, produce
-from tests.streams.test_worker import replayed_reports, reports, start_worker, wait_for
+from tests.streams.pipeline import Pipeline, replayed_reports, reports, wait_for
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
@@ -95,28 +93,20 @@ def test_a_worker_attributes_batches_in_every_codec_and_survives_an_undecodable_
     lines = list(generate(GeneratorConfig(seed=7, days=1, events=1_500, malformed_share=0.01)))
     random.Random(2).shuffle(lines)
     expected = replayed_reports(lines, tmp_path)
-    dsn = f"chdb://{tmp_path / 'stream'}"
-    log = tmp_path / "worker.log"
     step = len(lines) // len(CODECS) + 1
-    with EmbeddedBroker() as broker:
+    with EmbeddedBroker() as broker, Pipeline(tmp_path, broker.bootstrap, "z.") as pipe:
         create_topics(broker.bootstrap, "z.", partitions=2)
-        worker = start_worker(dsn, broker.bootstrap, "z.", log)
+        pipe.start(workers=1)
         corrupt_gzip_batch(broker.bootstrap, "z.clicks")  # first, so everything after it must still arrive
         for i, codec in enumerate(CODECS):
             assert produce(broker.bootstrap, "z.", lines[i * step : (i + 1) * step], compression=codec) > 0
-        wait_for(lambda: "undecodable record batch on z.clicks" in log.read_text(errors="replace"), timeout=90)
-        got: dict[str, object] = {}
-        for _ in range(4):
-            time.sleep(10)
-            assert worker.poll() is None, log.read_text()[-3000:]  # still up: no crash on any batch
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(timeout=60)
-            got = reports(dsn, tmp_path)
-            if got["roi"] == expected["roi"] and got["commission"] == expected["commission"]:
-                break
-            worker = start_worker(dsn, broker.bootstrap, "z.", log)
-    text = log.read_text(errors="replace")
+        wait_for(lambda: "undecodable record batch on z.clicks" in pipe.tail(10**7), 90, "the undecodable batch")
+        assert pipe.drained(180), pipe.tail()
+        assert pipe.running(), pipe.tail()  # still up: no crash on any batch
+        pipe.stop()
+    text = pipe.tail(10**7)
     assert "UnsupportedCodecError" not in text and "Traceback" not in text, text[-3000:]
+    got = reports(pipe.dsn, tmp_path)
     assert got["roi"] == expected["roi"]
     assert got["commission"] == expected["commission"]
     # the undecodable batch is the one rejection replay does not have: its bytes are not JSON
