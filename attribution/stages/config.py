@@ -16,9 +16,23 @@ from decimal import Decimal
 from attribution.outputs import CampaignRow, FxRow, PlanRow
 from attribution.stages.base import Stage
 from attribution.stages.facts import Fact
-from attribution.stages.records import BROADCAST, CAMPAIGN, FX, ORDER, PLAN, SPEND, USER, ConfigIn, Emit, StageRecord
+from attribution.stages.records import (
+    BROADCAST,
+    CAMPAIGN,
+    FX,
+    ORDER,
+    PLAN,
+    POSTBACK,
+    RULE,
+    SPEND,
+    USER,
+    ConfigIn,
+    Emit,
+    StageRecord,
+)
 
-_READERS = {FX: (ORDER, USER, SPEND), PLAN: (USER,)}
+# Postbacks (SPEC 7) need each campaign's rule, and its platform for the sender and the idempotency key.
+_READERS = {FX: (ORDER, USER, SPEND), PLAN: (USER,), CAMPAIGN: (POSTBACK,), RULE: (POSTBACK,)}
 
 
 @dataclass(slots=True)

@@ -6,6 +6,19 @@ partition would. A batch of input records runs to quiescence: every queue is
 drained, in rounds, until none holds anything, and the batch's facts are
 returned. Streaming runs the same stage classes (streams/stages.py), so replay
 and streaming cannot disagree on a rule.
+
+Postbacks (SPEC 7) are not decided by replay or reattribute: the postback
+stage runs, but nothing feeds it conversions (it keeps only the campaigns'
+rules and platforms). A decision is made once, at the data clock of its
+moment, from what was known then, and what was sent cannot be unsent; a
+replay reads the history in large batches, so its clock would jump and
+decide every conversion at once from everything, and the ledger
+(postback_decisions, postback_deliveries) is not a derived table: a replay
+leaves it as it is. ``LocalPipeline(policy, extra={POSTBACK: stage})`` turns
+the feeding on (tests, and what-if runs of a rule): then a batch's clock
+(``ClockIn``) is handed to the postback stage only once every other stage
+has settled, as if the stages kept up with the router within the settle
+delay, and the ``send`` records for the sender are kept in ``outbound``.
 """
 
 from __future__ import annotations
@@ -18,7 +31,8 @@ from attribution.stages.base import Stage
 from attribution.stages.config import ConfigStage
 from attribution.stages.facts import Fact
 from attribution.stages.orders import OrderStage
-from attribution.stages.records import CONFIG, ORDER, POSTBACK, SPEND, TOUCH, USER, Emit, StageRecord
+from attribution.stages.postbacks import DEFAULT_SETTLE_S, PostbackStage
+from attribution.stages.records import CONFIG, ORDER, POSTBACK, SPEND, TOUCH, USER, ClockIn, Emit, StageRecord
 from attribution.stages.router import Router
 from attribution.stages.spend import SpendStage
 from attribution.stages.touch import TouchStage
@@ -26,10 +40,10 @@ from attribution.stages.users import UserStage
 from schemas.framing import Record
 
 # Upstream first, so that most rounds end with the user stage holding all it needs.
-ROUND = (CONFIG, TOUCH, ORDER, SPEND, USER)
+ROUND = (CONFIG, TOUCH, ORDER, SPEND, USER, POSTBACK)
 
 
-def stages_for(policy: Policy, postbacks: bool = False) -> dict[str, Stage]:  # type: ignore[type-arg]
+def stages_for(policy: Policy, postbacks: bool = False, settle_s: float = DEFAULT_SETTLE_S) -> dict[str, Stage]:  # type: ignore[type-arg]
     """One fresh stage of each kind, by the topic it reads (``postbacks``: the user stage feeds SPEC 7's)."""
     return {
         CONFIG: ConfigStage(policy),
@@ -37,6 +51,7 @@ def stages_for(policy: Policy, postbacks: bool = False) -> dict[str, Stage]:  # 
         ORDER: OrderStage(policy),
         SPEND: SpendStage(policy),
         USER: UserStage(policy, conversions=postbacks),
+        POSTBACK: PostbackStage(policy, settle_s),
     }
 
 
@@ -50,16 +65,21 @@ class LocalPipeline:
         self.stages = {**stages_for(policy, postbacks), **(extra or {})}
         for stage in self.stages.values():
             stage.tracking = False  # no checkpoints here: nothing needs the changed keys
-        self.round = (*ROUND, *(extra or {}))
+        self.round = (*ROUND, *(t for t in extra or {} if t not in ROUND))
         self._queues: dict[str, list[StageRecord]] = {topic: [] for topic in self.round}
         self._next = dict.fromkeys(self.round, 1)  # positions start at 1: the router's facts have version 0
         self.events = 0
         self.duplicates = 0
+        self.outbound: list[Emit] = []  # records for topics no stage here reads (the sender's postbacks)
 
     def process(self, records: Iterable[Record]) -> list[Fact]:
         facts, emits = self.router.route(records)
-        self._enqueue(emits)
-        while any(self._queues.values()):
+        clocks = [e for e in emits if isinstance(e.record, ClockIn)]
+        self._enqueue([e for e in emits if not isinstance(e.record, ClockIn)])
+        while any(self._queues.values()) or clocks:
+            if not any(self._queues.values()):  # every stage has settled: now the batch's clock
+                self._enqueue(clocks)
+                clocks = []
             for topic in self.round:
                 queue = self._queues[topic]
                 if not queue:
@@ -85,4 +105,8 @@ class LocalPipeline:
     def _enqueue(self, emits: list[Emit]) -> None:
         queues = self._queues
         for emit in emits:
-            queues[emit.topic].append(emit.record)
+            queue = queues.get(emit.topic)
+            if queue is None:
+                self.outbound.append(emit)
+            else:
+                queue.append(emit.record)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from attribution.orders import PaymentRec, RefundRec
+from attribution.outputs import PostbackDecision
 from attribution.sources import Touch
 
 # Stage topics (the suffix after the prefix, e.g. ``reelroi.stage.user``).
@@ -22,6 +23,7 @@ USER = "stage.user"
 SPEND = "stage.spend"
 CONFIG = "stage.config"
 POSTBACK = "stage.postback"  # conversions and callbacks, by the source click's event_id (SPEC 7)
+POSTBACKS = "postbacks"  # the postback stage's ``send`` decisions, for the sender (reelroi postback)
 FACTS = "facts"
 STAGE_TOPICS = (TOUCH, ORDER, USER, SPEND, CONFIG)
 CONFIG_ROUTE = ""
@@ -223,6 +225,16 @@ class ClockIn(NamedTuple):
         return CONFIG_ROUTE
 
 
+class SendPostback(NamedTuple):
+    """A ``send`` decision of the postback stage, for the sender: by its idempotency key."""
+
+    decision: PostbackDecision
+
+    @property
+    def route(self) -> str:
+        return self.decision.key
+
+
 StageRecord = (
     TouchIn
     | RedirectAt
@@ -237,6 +249,7 @@ StageRecord = (
     | CallbackIn
     | ConversionsIn
     | ClockIn
+    | SendPostback
 )
 
 

@@ -16,6 +16,7 @@ import orjson
 
 from attribution.orders import PaymentRec, RefundRec
 from attribution.sources import Touch
+from attribution.stages import facts
 from attribution.stages.records import (
     FX,
     PLAN,
@@ -30,6 +31,7 @@ from attribution.stages.records import (
     RedirectAt,
     RedirectIn,
     RefundIn,
+    SendPostback,
     SpendIn,
     StageRecord,
     TouchIn,
@@ -135,6 +137,8 @@ def encode(record: StageRecord) -> bytes:
     elif isinstance(r, ConversionsIn):
         payments = [[o, e, t, str(v)] for o, e, t, v in r.payments]
         out = ["v", r.click_event_id, r.user_id, r.version, r.campaign_id, str(r.acquired_ts), payments]
+    elif isinstance(r, SendPostback):  # the decision as its fact line, version 0: the sender needs no version
+        out = ["P", orjson.Fragment(facts.encode(facts.Fact("postback", 0, r.decision)))]
     else:
         out = ["w", str(r.ts)]
     return orjson.dumps(out)
@@ -173,4 +177,9 @@ def decode(line: bytes) -> StageRecord:
         return ConversionsIn(v[1], v[2], v[3], v[4], int(v[5]), payments)
     if tag == "w":
         return ClockIn(int(v[1]))
+    if tag == "P":
+        fact = facts.decode(orjson.dumps(v[1]))
+        if fact.kind != "postback":
+            raise ValueError(f"a postback to send carries a postback decision, not a {fact.kind}")
+        return SendPostback(fact.row)
     raise ValueError(f"unknown stage record tag {tag!r}")
