@@ -298,7 +298,7 @@ class Kuaishou:
         if data is None or "result" not in data:
             return Verdict(RETRYABLE, short(f"{status} not the API's answer: {_body_text(body)}"))
         result = data.get("result")
-        answer = short(f"{status} result={result} {_body_text(body)}")
+        answer = short(f"{status} {_body_text(body)}")
         if result == 1:
             return Verdict(SUCCESS, short(f"{status} result=1"))
         if "callback" in body.decode("utf-8", "replace").lower():  # e.g. "callbackinfo decoded failure"

@@ -45,6 +45,7 @@ from prometheus_client import Counter, Gauge
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from attribution.errors import ConfigError
 from attribution.outputs import PostbackDecision, PostbackDelivery
 from attribution.stages import wire
 from attribution.stages.facts import Fact
@@ -52,7 +53,7 @@ from attribution.stages.facts import encode as encode_fact
 from streams import metrics
 from streams import postback_platforms as pp
 from streams.kafka_settings import KafkaSettings
-from streams.produce import partition_of
+from streams.produce import partition_of, topic_partitions
 from streams.stage_worker import faust_app
 from streams.topics import FACTS_TOPIC, topic_name
 
@@ -277,7 +278,11 @@ def build_postback_app(kafka: KafkaSettings, settings: PostbackSettings | None =
     source = app.topic(
         postbacks_topic(kafka.topic_prefix), value_type=bytes, key_type=bytes, partitions=kafka.partitions
     )
-    sender = Sender(app, kafka.topic_prefix, settings, kafka.partitions)
+    facts = topic_name(kafka.topic_prefix, FACTS_TOPIC)
+    facts_partitions = topic_partitions(kafka.bootstrap, [facts])[facts]  # the real count, not the setting
+    if facts_partitions < 1:
+        raise ConfigError(f"topic {facts} missing on {kafka.bootstrap} (reelroi topics create makes it)")
+    sender = Sender(app, kafka.topic_prefix, settings, facts_partitions)
     OLDEST.set_function(sender.oldest_s)
     for platform in (*pp.PLATFORMS, "none"):  # every series at 0 from the start, so increase() sees the first
         SENT.labels(platform)
