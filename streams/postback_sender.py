@@ -158,6 +158,7 @@ class Sender:
         self.slots = asyncio.Semaphore(settings.max_pending)
         self.session: aiohttp.ClientSession | None = None
         self.random = random.Random()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def _session(self) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:
@@ -165,6 +166,10 @@ class Sender:
         return self.session
 
     async def close(self) -> None:
+        """Stop every delivery (their records stay unacked: the next sender re-reads them) and the session."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.session is not None:
             await self.session.close()
 
@@ -263,7 +268,10 @@ class Sender:
         tasks = []
         for decision in decisions:
             await self.slots.acquire()
-            tasks.append(asyncio.ensure_future(self.run(decision, published_s)))
+            task = asyncio.ensure_future(self.run(decision, published_s))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            tasks.append(task)
         return tasks
 
 

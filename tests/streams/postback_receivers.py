@@ -252,6 +252,12 @@ class Receivers:
         with receiver.lock:
             receiver.plans[key].extend(behaviours)
 
+    def unplan(self, platform: str, key: str) -> None:
+        """Forget what is left of ``key``'s plan: its next requests get ``ok``."""
+        receiver = self.by_platform[platform]
+        with receiver.lock:
+            receiver.plans.pop(key, None)
+
     def requests(self, key: str | None = None) -> list[Received]:
         out = []
         for receiver in self.by_platform.values():

@@ -252,16 +252,18 @@ def test_outcomes_retries_refusals_metrics_and_acks(tmp_path: Path) -> None:
     assert metric(scraped, "reelroi_postback_oldest_pending_seconds") == 0
 
 
-def test_kill_9_in_flight_then_restart_sends_each_once(tmp_path: Path) -> None:
+def test_kill_9_in_flight_then_restart_sends_each_once_and_sigterm_leaves_retries_unacked(tmp_path: Path) -> None:
     prefix = f"pb{uuid.uuid4().hex[:6]}."
     decisions = [decision(20 + i, p, k) for i, (p, k) in enumerate(
         [("oceanengine", "pay"), ("tencent", "pay"), ("kuaishou", "pay"), ("oceanengine", "activate"),
          ("tencent", "activate"), ("kuaishou", "activate")])]  # fmt: skip
     keys = [d.key for d in decisions]
+    stubborn = decision(30, "tencent", "pay")  # keeps failing until the third sender
     with EmbeddedBroker() as broker, Receivers(hold_s=30.0) as rx:
         create_topics(broker.bootstrap, prefix, PARTITIONS)
         for d in decisions:
             rx.plan(d.platform, d.key, SLOW)  # the first request of each is held: in flight when the sender dies
+        rx.plan("tencent", stubborn.key, *[RETRYABLE] * 1000)
         publish(broker.bootstrap, prefix, [[d] for d in decisions])
         with Sender(tmp_path, broker.bootstrap, prefix, {**rx.env(), "REELROI_POSTBACK_TIMEOUT_S": "60"}) as sender:
             sender.start()
@@ -270,14 +272,28 @@ def test_kill_9_in_flight_then_restart_sends_each_once(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline and sender.process.poll() is None, sender.tail()  # type: ignore[union-attr]
                 time.sleep(0.2)
             sender.stop(signal.SIGKILL)  # no answer seen, nothing acked, no final fact
-            before = {k: r.status for k, r in ledger(broker.bootstrap, prefix).items()}
-            assert set(before.values()) <= {"sending"}
+            assert set(r.status for r in ledger(broker.bootstrap, prefix).values()) <= {"sending"}
+
             sender.start()
             rows = wait_final(broker.bootstrap, prefix, keys, sender)
+            assert committed_all(broker.bootstrap, prefix, sender.group), sender.tail()
+
+            publish(broker.bootstrap, prefix, [[stubborn]])
+            while rx.got(stubborn.key) < 3:
+                assert sender.process.poll() is None, sender.tail()  # type: ignore[union-attr]
+                time.sleep(0.2)
+            assert sender.stop() < 15  # SIGTERM mid-retry: out promptly, the record left unacked
+            assert ledger(broker.bootstrap, prefix)[stubborn.key].status == "sending"
+            assert not committed_all(broker.bootstrap, prefix, sender.group, timeout=2)
+
+            rx.unplan("tencent", stubborn.key)
+            sender.start()
+            final = wait_final(broker.bootstrap, prefix, [stubborn.key], sender)[stubborn.key]
             assert committed_all(broker.bootstrap, prefix, sender.group), sender.tail()
             sender.stop()
         assert rx.problems() == []
         facts = deliveries(broker.bootstrap, prefix)
+    assert final.status == "sent" and final.attempts == 1  # a new process counts its own attempts
     for d in decisions:
         assert rows[d.key].status == "sent", (d, rows[d.key])
         assert sum(1 for _, r in facts if r.key == d.key and r.status == "sent") == 1
