@@ -1,198 +1,291 @@
-"""Streaming benchmark: a worker draining pre-loaded topics, the transport ceiling, and freshness.
+"""Streaming benchmark of the stage pipeline (issue 10 point 8): every figure beside its ceiling, same run.
 
-    .venv/bin/python load_tests/bench_stream.py --events 1000000
+    .venv/bin/python load_tests/bench_stream.py                      # the issue's sizes
+    .venv/bin/python load_tests/bench_stream.py --events 200000 --takeover-events 200000 --fresh-seconds 20
 
-1. Pre-loads the same events twice into the family topics of an embedded
-   broker: as batches (``reelroi produce``'s default, up to 1,000 lines per
-   message) and one event per message, as outside producers send (timed
-   separately: that is the producer, not the worker).
-2. A plain aiokafka consumer reads each set of topics: the transport ceiling
-   (events are lines; it does not parse them).
-3. faust's own ceiling: an agent that only takes and acks
-   (``load_tests/faust_noop.py``), over the single-event topics.
-4. ``reelroi worker`` drains each set into a fresh embedded ClickHouse
-   (intake and attribution both in this one worker, as on a single machine):
-   events/s from the moment it holds its partitions (its /metrics first shows
-   intake or leadership) to its last attribution write, and its peak RSS. For
-   single events the worker's own figure (first attribution batch to last
-   write, as earlier releases measured) is printed too.
-5. Freshness: a fresh worker and database, events produced in batches at a
-   steady rate (default 5,000/s); p50/p99 of (written to ClickHouse - Kafka
-   timestamp).
+Processes are the real ones (``reelroi worker``, ``reelroi sink`` with the
+embedded chdb), each phase on a fresh embedded broker, topics of 6
+partitions, default settings (checkpoints every 5 s, batches of 20,000
+records). Every drain starts its processes on empty topics, waits until both consumer
+groups are Stable (``DescribeGroups``), then copies the pre-loaded messages in
+(same partitions, same bytes; a few seconds): the clock runs from the copy's
+start to the sink's last write, then both groups' lag is checked to be 0.
+Start-up (imports, chdb, group join) is printed apart. CPU seconds of every
+process are counted from the copy's start.
+
+1. **batches**: the events as ``reelroi produce`` sends them (up to 1,000
+   lines a message). A plain aiokafka consumer reads them (the ceiling); one
+   worker and the sink drain them: events/s of the whole, of the worker's
+   router + stages (to its last record) and of the sink (first to last write).
+2. **two workers**: the same messages drained by two workers and the sink.
+3. **profile**: a smaller batched drain with the worker under
+   load_tests/sampled.py (all threads sampled every 5 ms): where its time goes.
+   Apart from 1, so the sampler's cost is in no figure.
+4. **one event per message**, as outside producers send (``batching=SINGLE``):
+   faust's no-op agent over the same topics (load_tests/faust_noop.py) is the
+   ceiling; then one worker and the sink drain them.
+5. **freshness** at a steady rate (default 10,000 events/s, batched): the sink
+   is load_tests/probe_sink.py, the real sink noting when each fact's write
+   returned. Per event: from the moment the benchmark handed its line to the
+   producer (its linger included) to the write of its event-log row (router
+   only), of its money fact (payments and unlocks: router, order stage, user
+   stage), of its user's first user fact (from the user's first redirect).
+   Money and user facts are what the ROI report reads. A money fact is timed
+   from the later of its event and its user's first redirect.
+6. **takeover**: two workers drain a history of twice ``--takeover-events``
+   (so the killed worker's half holds about that much), all checkpointed and
+   committed; a trickle of new events flows; the worker holding the most user
+   partitions is killed with SIGKILL. Per user-stage partition it held: seconds
+   from the kill to the first user or money fact the survivor publishes for it
+   (the facts topic, read from its end at the kill, record timestamps); the
+   survivor's checkpoint loads (``reelroi_stage_load_seconds``).
+7. Peak RSS of every process (VmHWM); checkpoint bytes (the state directory)
+   per acquired user (rows of ``users``) after the batched drain.
+
+The machine's other load is printed per drain (all CPU on the machine minus
+this benchmark's processes): figures taken beside other work are lower; CPU
+per event is not, and says what free cores would allow. The table and a
+markdown block with the command come last.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import subprocess
+import shutil
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+from stream_drain import (  # noqa: E402
+    Drain,
+    ceiling,
+    drain,
+    faust_noop,
+    preload,
+    where_time_goes,
+)
+from stream_latency import freshness, percentile, takeover  # noqa: E402
 
 from reelroi.generator import GeneratorConfig, generate  # noqa: E402
-from streams.broker import EmbeddedBroker, free_port  # noqa: E402
-from streams.produce import SINGLE, Batching, Tally, create_topics, produce  # noqa: E402
-from streams.topics import FAMILIES, topic_name  # noqa: E402
+from streams.broker import EmbeddedBroker  # noqa: E402
+from streams.produce import SINGLE, Batching  # noqa: E402
 
 
-async def ceiling(bootstrap: str, prefix: str, expected: int) -> float:
-    """Events/s a plain aiokafka consumer reads (lines counted, not parsed), every partition assigned:
-    no group join, so the clock measures fetching only."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, max_partition_fetch_bytes=8 * 1024 * 1024)
-    await consumer.start()
-    got = 0
-    try:
-        partitions = [
-            TopicPartition(t, p)
-            for t in (topic_name(prefix, f.name) for f in FAMILIES)
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        started = time.perf_counter()
-        while got < expected:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=50_000)
-            got += sum((m.value or b"").count(b"\n") + 1 for v in batch.values() for m in v)
-    finally:
-        await consumer.stop()
-    return got / (time.perf_counter() - started)
+def fmt_rate(x: float) -> str:
+    return f"{x:,.0f}"
 
 
-def run_worker(
-    bootstrap: str, prefix: str, work: Path, name: str, idle_s: float, metrics_port: int = 0
-) -> tuple[subprocess.Popen[bytes], Path]:
-    stats = work / f"{name}.json"
-    env = {
-        **os.environ,
-        "REELROI_KAFKA_EXIT_WHEN_IDLE_S": str(idle_s),
-        "REELROI_KAFKA_STATS_PATH": str(stats),
-        "REELROI_METRICS_PORT": str(metrics_port),  # 0: off
-    }
-    cmd = [sys.executable, "-m", "reelroi.cli", "worker", "--db", f"chdb://{work / name}"]
-    cmd += ["--bootstrap", bootstrap, "--topic-prefix", prefix]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=(work / f"{name}.log").open("wb")), stats
+@dataclass
+class Row:
+    what: str
+    figure: str
+    ceiling: str = ""
+    ratio: str = ""
+    target: str = ""
+    met: str = ""
 
 
-def _scrape(port: int) -> tuple[bool, float]:
-    """From the worker's /metrics: whether it is at work (records taken, or leading), and its last batch's time."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as answer:
-            text = answer.read().decode()
-    except OSError:
-        return False, 0.0
-    holding, last = False, 0.0
-    for line in text.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name == "reelroi_attribution_leader" or name.startswith("reelroi_events_consumed_total{"):
-            holding = holding or float(value) > 0
-        elif name == "reelroi_last_batch_timestamp_seconds":
-            last = float(value)
-    return holding, last
+def verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("yes" if ok else "**no**")
 
 
-def drain(bootstrap: str, prefix: str, work: Path, name: str, events: int) -> dict[str, float]:
-    """One worker draining ``prefix``'s topics: its stats, and events/s from holding to the last write."""
-    port = free_port()
-    worker, stats_path = run_worker(bootstrap, prefix, work, name, idle_s=8, metrics_port=port)
-    seen = {"held": 0.0, "last": 0.0}
+def drain_lines(name: str, d: Drain) -> list[str]:
+    cpu = ", ".join(f"{k} {v:,.1f}" for k, v in d.cpu.items())
+    rss = ", ".join(f"{k} {v:,.0f} MB" for k, v in d.rss_mb.items())
+    stages = ", ".join(f"{k} {v:,.1f}" for k, v in sorted(d.stage_seconds.items(), key=lambda kv: -kv[1]))
+    return [
+        f"{name}: {d.events:,} events, {d.workers} worker(s) + sink, drained (lag 0 in both groups): {d.drained}",
+        f"  groups stable {d.started - d.launched:.1f} s after launch; input copied in {d.copied - d.started:.1f} s;"
+        f" first record routed after {d.first_routed - d.started:.1f} s, sink's last write after {d.sink_last - d.started:.1f} s",
+        f"  {fmt_rate(d.rate)} events/s (input arriving -> last write)",
+        f"  worker(s), router + stages: {fmt_rate(d.worker_rate)} events/s (last record after {d.worker_last - d.started:.1f} s)",
+        f"  sink: first write to last {d.sink_span:.1f} s, {d.facts:,.0f} facts ({d.facts / max(1e-9, d.sink_span):,.0f}/s),"
+        f" ClickHouse write time {d.sink_write_s:.1f} s",
+        f"  CPU seconds from the input's arrival: {cpu}; the machine's other load meanwhile {d.others_cpu_s:,.1f} CPU s",
+        f"  CPU per event: workers {d.worker_cpu / d.events * 1e6:,.0f} µs, sink {d.cpu['sink'] / d.events * 1e6:,.0f} µs:"
+        f" {os.cpu_count()} free cores would run at most {fmt_rate(d.cpu_bound)} events/s",
+        f"  stage batch seconds (apply + deliver + checkpoint, wall, summed over workers): {stages}",
+        f"  peak RSS: {rss}",
+        f"  tables: {', '.join(f'{k} {v:,}' for k, v in d.counts.items())}; checkpoint state {d.state_bytes / 1e6:,.1f} MB",
+    ]
 
-    def watch() -> None:
-        while worker.poll() is None:
-            holding, last = _scrape(port)
-            if holding and not seen["held"]:
-                seen["held"] = time.time()
-            seen["last"] = max(seen["last"], last)
-            time.sleep(0.1)
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    worker.wait()
-    watcher.join()
-    stats: dict[str, float] = json.loads(stats_path.read_text())
-    seconds = seen["last"] - seen["held"] if seen["held"] and seen["last"] else 0.0
-    stats["held_seconds"] = seconds
-    stats["held_events_per_s"] = events / seconds if seconds > 0 else 0.0
-    return stats
+def noop_ceiling(bootstrap: str, prefix: str, events: int) -> float | None:
+    """faust's no-op agent over the topics; None when the run was too short to time (one batch)."""
+    rate = faust_noop(bootstrap, prefix)
+    return rate if 0 < rate < events else None  # a whole topic in one batch divides by ~0
+
+
+def phase_batched(args: argparse.Namespace, lines: list[bytes], work: Path, rows: list[Row]) -> None:
+    with EmbeddedBroker() as broker:
+        sent, messages, produced = preload(broker.bootstrap, "b.", lines, Batching())
+        print(f"pre-loaded {sent:,} events as {messages:,} messages ({fmt_rate(produced)} events/s)")
+        ceil = asyncio.run(ceiling(broker.bootstrap, "b.", sent))
+        print(f"aiokafka ceiling over those topics: {fmt_rate(ceil)} events/s")
+        one = drain(broker, "b.", "b1.", messages, sent, work / "batched", workers=1)
+        print("\n".join(drain_lines("batches, one worker", one)))
+        rows.append(Row("batches: one worker + sink, input arriving to last write", f"{fmt_rate(one.rate)} ev/s",
+                        f"aiokafka {fmt_rate(ceil)}", f"{one.rate / ceil:.3f}", "≥ 50,000; ≥ 0.25",
+                        verdict(one.rate >= 50_000 and one.rate / ceil >= 0.25)))  # fmt: skip
+        rows.append(Row("  the worker alone (router + stages: input arriving to its last record)",
+                        f"{fmt_rate(one.worker_rate)} ev/s", "", f"{one.worker_rate / ceil:.3f}"))  # fmt: skip
+        rows.append(Row("  the sink alone (its first write to its last)",
+                        f"{fmt_rate(one.events / max(1e-9, one.sink_span))} ev/s ({one.facts:,.0f} facts)"))  # fmt: skip
+        rows.append(Row("  CPU per event: worker / sink",
+                        f"{one.worker_cpu / one.events * 1e6:,.0f} µs / {one.cpu['sink'] / one.events * 1e6:,.0f} µs",
+                        f"{os.cpu_count()} free cores: ≤ {fmt_rate(one.cpu_bound)} ev/s"))  # fmt: skip
+        users = one.counts.get("users", 0)
+        if users:
+            rows.append(Row("checkpoint state per acquired user (state dir / users rows)",
+                            f"{one.state_bytes / users:,.0f} B ({one.state_bytes / 1e6:,.1f} MB / {users:,})"))  # fmt: skip
+        rows.append(
+            Row("peak RSS, one worker / sink", f"{one.rss_mb['worker-0']:,.0f} MB / {one.rss_mb['sink']:,.0f} MB")
+        )
+        if "two" not in args.phases:
+            return
+        two = drain(broker, "b.", "b2.", messages, sent, work / "two", workers=2)
+        print("\n".join(drain_lines("batches, two workers", two)))
+        rows.append(Row("two workers + sink against one, same messages", f"{fmt_rate(two.rate)} ev/s",
+                        f"one: {fmt_rate(one.rate)}", f"{two.rate / one.rate:.2f}×", "≥ 1.5×",
+                        verdict(two.rate / one.rate >= 1.5)))  # fmt: skip
+        rows.append(Row("  the workers alone", f"{fmt_rate(two.worker_rate)} ev/s", f"one: {fmt_rate(one.worker_rate)}",
+                        f"{two.worker_rate / one.worker_rate:.2f}×"))  # fmt: skip
+        rss = " / ".join(f"{two.rss_mb[f'worker-{i}']:,.0f} MB" for i in range(2))
+        rows.append(Row("peak RSS, two workers / sink", f"{rss} / {two.rss_mb['sink']:,.0f} MB"))
+
+
+def phase_profile(args: argparse.Namespace, lines: list[bytes], work: Path) -> None:
+    with EmbeddedBroker() as broker:
+        sent, messages, _ = preload(broker.bootstrap, "p.", lines[: args.profile_events], Batching())
+        sampled = drain(broker, "p.", "p1.", messages, sent, work / "profile", workers=1, sampled=True)
+    print("\n".join(drain_lines("batches, one worker, sampled every 5 ms (load_tests/sampled.py)", sampled)))
+    print("where the worker's time goes:")
+    print("\n".join(where_time_goes(sampled.profile)))
+
+
+def phase_single(args: argparse.Namespace, lines: list[bytes], work: Path, rows: list[Row]) -> None:
+    with EmbeddedBroker() as broker:
+        sent, messages, produced = preload(broker.bootstrap, "s.", lines[: args.single_events or args.events], SINGLE)
+        print(f"pre-loaded {sent:,} events one per message ({fmt_rate(produced)} events/s)")
+        ceil = asyncio.run(ceiling(broker.bootstrap, "s.", sent))
+        noop = noop_ceiling(broker.bootstrap, "s.", sent)
+        print(f"aiokafka ceiling {fmt_rate(ceil)} events/s; faust no-op agent {fmt_rate(noop or 0)} messages/s")
+        single = drain(broker, "s.", "s1.", messages, sent, work / "single", workers=1)
+    print("\n".join(drain_lines("one event per message, one worker", single)))
+    ratio = f"{single.rate / noop:.2f}" if noop else "(no-op run too short)"
+    rows.append(Row("one event per message: one worker + sink", f"{fmt_rate(single.rate)} ev/s",
+                    f"faust no-op {fmt_rate(noop or 0)}", ratio, "≥ 0.7", verdict(single.rate / noop >= 0.7) if noop else ""))  # fmt: skip
+    rows.append(Row("  the worker alone", f"{fmt_rate(single.worker_rate)} ev/s", "",
+                    f"{single.worker_rate / noop:.2f}" if noop else ""))  # fmt: skip
+
+
+def phase_fresh(args: argparse.Namespace, work: Path, rows: list[Row]) -> None:
+    runs: list[tuple[int, str, dict[str, str]]] = [(int(x), "default windows", {}) for x in args.rate.split(",")]
+    if args.fresh_windows:
+        stage_s, sink_s = args.fresh_windows.split("/")
+        tuned = {"REELROI_KAFKA_BATCH_WITHIN_S": stage_s, "REELROI_SINK_BATCH_WITHIN_S": sink_s}
+        runs.append((runs[0][0], f"windows {stage_s} s, sink {sink_s} s", tuned))
+    for n, (rate, windows, env) in enumerate(runs):
+        with EmbeddedBroker() as broker:
+            fresh = freshness(broker.bootstrap, work / f"fresh-{n}", rate, args.fresh_seconds, args.fresh_workers, env)
+        print(f"freshness, {windows}: {fresh.seconds:.0f} s at {rate:,} events/s, {fresh.achieved:,.0f} handed on")
+        for what, lags in fresh.lags.items():
+            print(f"  {what}: p50 {percentile(lags, 0.5):.2f} s, p99 {percentile(lags, 0.99):.2f} s, "
+                  f"max {max(lags, default=float('nan')):.2f} s over {len(lags):,} ({fresh.missing[what]:,} never written)")  # fmt: skip
+        report = fresh.lags["money fact"] + fresh.lags["user fact"]
+        p99 = percentile(report, 0.99)
+        rows.append(Row(f"freshness at {rate:,} ev/s, {args.fresh_workers} worker(s), {windows}: produce to money or user "
+                        "fact written (what the ROI report reads)", f"p50 {percentile(report, 0.5):.2f} s, p99 {p99:.2f} s",
+                        "", "", "p99 ≤ 2 s", verdict(p99 <= 2.0)))  # fmt: skip
+        ev = fresh.lags["event log row"]
+        rows.append(Row("  produce to event-log row written (router only)",
+                        f"p50 {percentile(ev, 0.5):.2f} s, p99 {percentile(ev, 0.99):.2f} s"))  # fmt: skip
+
+
+def phase_takeover(args: argparse.Namespace, work: Path, rows: list[Row]) -> None:
+    for behind in (int(x) for x in args.takeover_events.split(",")):
+        with EmbeddedBroker() as broker:
+            tk = takeover(broker.bootstrap, work / f"takeover-{behind}", behind, args.trickle)
+        worst = max(tk.to_user_fact.values(), default=float("nan"))
+        loads = ", ".join(f"{s} {n:.0f} in {sec:.2f} s" for s, (n, sec) in sorted(tk.loads.items()) if n)
+        print(f"takeover, {tk.history:,} events of history: the killed worker held user partitions {tk.held} "
+              f"({tk.held_share:.0%}, {tk.held_keys:,.0f} users, {tk.held_bytes / 1e6:,.1f} MB of checkpoints)")  # fmt: skip
+        print(f"  kill -> the survivor's first checkpoint load {tk.first_load_after or float('nan'):.1f} s; "
+              f"its loads after the kill: {loads}")  # fmt: skip
+        print(f"  kill -> first user/money fact per lost partition: "
+              f"{', '.join(f'{p}: {s:.1f} s' for p, s in sorted(tk.to_user_fact.items()))}; first event-log fact: "
+              f"{', '.join(f'{p}: {s:.1f} s' for p, s in sorted(tk.to_event_fact.items()))}")  # fmt: skip
+        print(f"  peak RSS before the kill: {', '.join(f'{k} {v:,.0f} MB' for k, v in tk.rss_mb.items())}")
+        load_s = sum(sec for _, sec in tk.loads.values())
+        rows.append(Row(f"takeover: kill -9 of a worker, {tk.history * tk.held_share:,.0f} events behind its partitions;"
+                        " kill to their first fact from the survivor",
+                        f"{worst:.1f} s (first load {tk.first_load_after or float('nan'):.1f} s, loads {load_s:.2f} s)",
+                        "", "", "≤ 10 s at 5M", verdict(worst <= 10.0) if behind >= 5_000_000 else ""))  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--rate", type=int, default=5_000, help="events/s for the freshness run")
-    parser.add_argument("--fresh-seconds", type=int, default=30)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events of the drains (batched, two workers)")
+    parser.add_argument("--single-events", type=int, help="events of the one-per-message drain (default --events)")
+    parser.add_argument("--rate", default="10000", help="events/s of the freshness runs (comma-separated)")
+    parser.add_argument("--fresh-seconds", type=int, default=60)
+    parser.add_argument("--fresh-workers", type=int, default=1)
+    parser.add_argument(
+        "--fresh-windows",
+        default="0.1/0.2",
+        help="one more freshness run at the first rate with these batch windows, stages/sink seconds ('' for none;"
+        " defaults REELROI_KAFKA_BATCH_WITHIN_S 0.5, REELROI_SINK_BATCH_WITHIN_S 1)",
+    )
+    parser.add_argument(
+        "--takeover-events", default="1000000", help="history behind the killed worker's partitions, comma-separated"
+    )
+    parser.add_argument("--trickle", type=int, default=2000, help="events/s flowing during the takeover")
+    parser.add_argument("--profile-events", type=int, default=200_000, help="events of the sampled drain")
+    parser.add_argument(
+        "--phases", default="batched,two,profile,single,fresh,takeover", help="which phases to run (comma-separated)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases, samples)")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    command = " ".join([".venv/bin/python load_tests/bench_stream.py", *sys.argv[1:]])
     work = Path(tempfile.mkdtemp(prefix="reelroi-stream-bench-"))
+    began = time.time()
+    rows: list[Row] = []
+    print(f"work directory {work}")
     lines = list(generate(GeneratorConfig(seed=7, days=3, events=args.events)))
-    print(f"generated {len(lines):,} events")
-    with EmbeddedBroker() as broker:
-        sent = {}
-        for prefix, batching, what in (("b.", Batching(), "batches"), ("s.", SINGLE, "one event per message")):
-            create_topics(broker.bootstrap, prefix, partitions=6)
-            tally = Tally()
-            t = time.perf_counter()
-            produce(broker.bootstrap, prefix, lines, tally=tally, batching=batching)
-            rate = tally.total_sent / (time.perf_counter() - t)
-            sent[prefix] = tally.total_sent
-            print(f"pre-loaded {what}: {rate:,.0f} events/s in {tally.messages:,} messages (kafka-python producer)")
-
-        ceilings = {p: asyncio.run(ceiling(broker.bootstrap, p, sent[p])) for p in ("b.", "s.")}
-        print(f"aiokafka ceiling  {ceilings['b.']:,.0f} events/s batched, {ceilings['s.']:,.0f} one per message")
-
-        noop = subprocess.run(
-            [sys.executable, str(ROOT / "load_tests" / "faust_noop.py"), "worker", "-l", "warn"],
-            env={**os.environ, "BENCH_BOOTSTRAP": broker.bootstrap, "BENCH_PREFIX": "s.", "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            timeout=900,
-        )
-        found = [ln for ln in (noop.stdout + noop.stderr).decode().splitlines() if "RESULT" in ln]
-        faust_floor = float(found[-1].split()[-1]) if found else 0.0
-        print(f"faust no-op agent {faust_floor:,.0f} events/s one per message (take + ack only)")
-
-        runs = {p: drain(broker.bootstrap, p, work, f"drain-{p.rstrip('.')}", sent[p]) for p in ("b.", "s.")}
-        for prefix, what in (("b.", "batches"), ("s.", "one per message")):
-            d = runs[prefix]
-            print(
-                f"worker drain, {what}: {d['held_events_per_s']:,.0f} events/s ({sent[prefix]:,} in"
-                f" {d['held_seconds']:.1f} s from holding its partitions to the last write, {d['batches']} attribution"
-                f" batches), peak RSS {d['peak_rss_mb']:,.0f} MB"
-            )
-        single = runs["s."]
-        print(
-            f"  one per message, the worker's own span (first to last attribution batch): {single['events_per_s']:,.0f}/s"
-        )
-        batched_rate, single_rate = runs["b."]["held_events_per_s"], single["held_events_per_s"]
-        print(f"ratio batched     {batched_rate / ceilings['b.']:.3f} of the aiokafka ceiling over batches")
-        print(f"ratio single      {single_rate / ceilings['s.']:.3f} of the aiokafka ceiling over single events")
-        if faust_floor:
-            print(f"ratio single      {single_rate / faust_floor:.2f} of faust's no-op ceiling")
-        print(f"batched / single  {batched_rate / single_rate:.1f}x" if single_rate else "")
-
-        # freshness at a steady rate, on fresh topics and a fresh database
-        create_topics(broker.bootstrap, "f.", partitions=6)
-        worker, stats_path = run_worker(broker.bootstrap, "f.", work, "fresh", idle_s=6)
-        time.sleep(8)  # let it join and rebuild before the clock starts
-        steady = lines[: args.rate * args.fresh_seconds]
-        start = time.perf_counter()
-        for second in range(args.fresh_seconds):
-            produce(broker.bootstrap, "f.", steady[second * args.rate : (second + 1) * args.rate], batching=Batching())
-            time.sleep(max(0.0, start + second + 1 - time.perf_counter()))
-        worker.wait()
-        fresh = json.loads(stats_path.read_text())
-        print(
-            f"freshness at {args.rate:,}/s  p50 {fresh['freshness_p50_s']:.2f} s, p99 {fresh['freshness_p99_s']:.2f} s"
-            f" (batched; Kafka timestamp -> written to ClickHouse)"
-        )
+    print(f"generated {len(lines):,} events ({sum(map(len, lines)) / len(lines):.0f} bytes a line on average)")
+    if "batched" in phases:
+        phase_batched(args, lines, work, rows)
+    if "profile" in phases:
+        phase_profile(args, lines, work)
+    if "single" in phases:
+        phase_single(args, lines, work, rows)
+    if "fresh" in phases:
+        phase_fresh(args, work, rows)
+    if "takeover" in phases:
+        phase_takeover(args, work, rows)
+    elapsed = time.time() - began
+    table = ["| measure | figure | ceiling / baseline | ratio | target | met |", "|---|---|---|---|---|---|"]
+    table += [f"| {r.what} | {r.figure} | {r.ceiling} | {r.ratio} | {r.target} | {r.met} |" for r in rows]
+    print("\n" + "\n".join(table))
+    print(f"\nran in {elapsed / 60:.1f} min")
+    print("\n```markdown")
+    print(
+        f"Measured on this machine ({os.cpu_count()} cores), all in one run of {elapsed / 60:.0f} min:\n`{command}`\n"
+    )
+    print("\n".join(table))
+    print("```")
+    if args.keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
