@@ -6,7 +6,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class KafkaSettings(BaseSettings):
-    """``REELROI_KAFKA_*``: where the topics are and how the worker batches."""
+    """``REELROI_KAFKA_*``: where the topics are and how the workers and the sink batch."""
 
     model_config = SettingsConfigDict(env_prefix="REELROI_KAFKA_", extra="ignore")
 
@@ -18,8 +18,4 @@ class KafkaSettings(BaseSettings):
     partitions: int = 6
     batch_max: int = 20_000
     batch_within_s: float = 0.5
-    attribution_page: int = 50_000  # intake records per attribution batch, at most
-    attribution_lines: int = 50_000  # and lines (a batched message holds many), at most
-    attribution_poll_s: float = 0.2  # how often an idle attributor looks for new intake
-    intake_trim_s: float = 600.0  # how often attributed records are deleted from intake (0: never)
     rebalance_timeout_s: float = 6.0

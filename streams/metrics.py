@@ -1,9 +1,9 @@
-"""Prometheus metrics of a worker (docs/alerts.md lists them with their alerts).
+"""Prometheus metrics shared by the worker and the sink (docs/metrics.md lists them, docs/alerts.md their alerts).
 
 Label values come from closed sets (families, event types, reasons, stages,
 touches, platforms) or from Kafka topic/partition and, for the business
 signals, at most ``REELROI_WATCH_TOP`` campaign ids: never a user, click or
-order id. Unknown event types are counted as ``unknown``.
+order id.
 
 Two registries, two paths. Pipeline metrics (the default registry) are open at
 ``/metrics``, like a health check. Business series (the watcher's spend, ROI and
@@ -19,7 +19,6 @@ import hmac
 import logging
 import socketserver
 import threading
-from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -28,16 +27,12 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from attribution.outputs import Outputs
-from attribution.state import EngineState
-from schemas.events import EVENT_TYPES
-from sinks.intake import IntakeRecord
-
-_KNOWN_TYPES = frozenset(EVENT_TYPES)
 PIPELINE_PATH = "/metrics"
 BUSINESS_PATH = "/metrics/business"
 BUSINESS = CollectorRegistry(auto_describe=True)  # never served without the token
 
+# Nothing sets these since the stages replaced the faust leader (the stages' own metrics are in
+# streams/stage_metrics.py, the sink's in streams/sink_stage.py); rules and dashboards still read them.
 CONSUMED = Counter("reelroi_events_consumed", "Kafka records taken into intake, by topic family", ["family"])
 PROCESSED = Counter(
     "reelroi_events_processed", "Records through the engine (first copies and rejected lines), by event type", ["type"]
@@ -57,8 +52,10 @@ FRESHNESS = Histogram(
     "From an event's Kafka append to its facts being written to ClickHouse",
     buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900),
 )
+ENGINE_STATE = Gauge("reelroi_engine_state", "Engine state size (leader only)", ["kind"])
+LAST_BATCH = Gauge("reelroi_last_batch_timestamp_seconds", "Unix time of the last attribution batch written")
+
 LAG = Gauge("reelroi_consumer_lag", "Records behind the partition's high watermark", ["topic", "partition"])
-BACKLOG = Gauge("reelroi_attribution_backlog", "Intake records not yet attributed (leader only)")
 SINK_SECONDS = Histogram(
     "reelroi_sink_write_seconds",
     "ClickHouse write latency, by pipeline stage",
@@ -67,9 +64,6 @@ SINK_SECONDS = Histogram(
 )
 SINK_FAILURES = Counter("reelroi_sink_write_failures", "ClickHouse writes that failed, by stage", ["stage"])
 SINK_RETRIES = Counter("reelroi_sink_write_retries", "ClickHouse writes tried again after a failure", ["stage"])
-ENGINE_STATE = Gauge("reelroi_engine_state", "Engine state size (leader only)", ["kind"])
-LAST_BATCH = Gauge("reelroi_last_batch_timestamp_seconds", "Unix time of the last attribution batch written")
-LEADER = Gauge("reelroi_attribution_leader", "1 while this worker is the attributor")
 
 log = logging.getLogger("reelroi.metrics")
 
@@ -134,9 +128,6 @@ class _QuietHandler(WSGIRequestHandler):
 def serve_metrics(settings: MetricsSettings | None = None) -> int:
     """Serve ``metrics_app`` over HTTP in a background thread; returns the port (0 if off)."""
     settings = settings or MetricsSettings()
-    for stage in ("intake", "attribution"):  # at 0 from the start, so increase() sees the first failure
-        SINK_FAILURES.labels(stage)
-        SINK_RETRIES.labels(stage)
     if not settings.port:
         return 0
     try:
@@ -148,36 +139,3 @@ def serve_metrics(settings: MetricsSettings | None = None) -> int:
         return 0
     threading.Thread(target=server.serve_forever, name="reelroi-metrics", daemon=True).start()
     return settings.port
-
-
-def event_type(name: str) -> str:
-    return name if name in _KNOWN_TYPES else "unknown"
-
-
-def count_intake(records: list[IntakeRecord], prefix: str) -> None:
-    for topic, n in Tally(r.topic for r in records).items():
-        CONSUMED.labels(topic.removeprefix(prefix)).inc(n)
-
-
-def count_batch(records: list[IntakeRecord], out: Outputs, seconds: float, written_at: float) -> None:
-    """Counters and histograms for one attribution batch."""
-    for kind, n in Tally(e.type for e in out.events).items():
-        PROCESSED.labels(kind).inc(n)
-    rejected = Tally(r.reason for r in out.rejections if r.active)
-    for reason, n in rejected.items():
-        REJECTED.labels(reason).inc(n)
-    for kind, n in Tally(event_type(r.type) for r in out.rejections if r.active and r.structural).items():
-        PROCESSED.labels(kind).inc(n)
-    for kind, n in Tally(d.kind for d in out.duplicates if d.active).items():
-        DUPLICATES.labels(kind).inc(n)
-    BATCH_SIZE.observe(len(records))
-    BATCH_SECONDS.observe(seconds)
-    for r in records:
-        FRESHNESS.observe(max(0.0, written_at - r.appended_ms / 1000))
-    LAST_BATCH.set(written_at)
-
-
-def observe_engine(state: EngineState, click_window_s: int) -> None:
-    """Engine state gauges (``EngineState.size`` walks every click: every few seconds, not per batch)."""
-    for kind, n in state.size(click_window_s).items():
-        ENGINE_STATE.labels(kind).set(n)

@@ -179,7 +179,7 @@ def build_sink_app(
         stream_buffer_maxsize=max(1024, settings.batch_messages),
         consumer_max_fetch_size=16 * 1024 * 1024,
         broker_max_poll_records=settings.batch_messages,
-        # as in streams/worker.py: Tansu completes a join only when the rebalance timeout allows
+        # as in streams/stage_worker.py: Tansu completes a join only when the rebalance timeout allows
         broker_rebalance_timeout=kafka.rebalance_timeout_s,
         broker_session_timeout=kafka.rebalance_timeout_s,
         broker_heartbeat_interval=1.0,
