@@ -50,6 +50,7 @@ from attribution.outputs import PostbackDecision, PostbackDelivery
 from attribution.stages import wire
 from attribution.stages.facts import Fact
 from attribution.stages.facts import encode as encode_fact
+from attribution.stages.records import POSTBACKS
 from streams import metrics
 from streams import postback_platforms as pp
 from streams.kafka_settings import KafkaSettings
@@ -58,7 +59,6 @@ from streams.stage_worker import faust_app
 from streams.topics import FACTS_TOPIC, topic_name
 
 log = logging.getLogger("reelroi.postback")
-POSTBACKS_TOPIC = "postbacks"
 RESPONSE_LIMIT = 64 * 1024  # bytes of an answer read; a platform answers with a small JSON object
 
 SENT = Counter("reelroi_postback_sent", "Postbacks the platform accepted", ["platform"])
@@ -109,7 +109,7 @@ class PostbackSettings(BaseSettings):
 
 
 def postbacks_topic(prefix: str) -> str:
-    return topic_name(prefix, POSTBACKS_TOPIC)
+    return topic_name(prefix, POSTBACKS)
 
 
 def ensure_topic(bootstrap: str, name: str, partitions: int) -> None:

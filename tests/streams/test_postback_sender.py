@@ -35,17 +35,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from attribution.outputs import PostbackDecision, PostbackDelivery
 from attribution.stages import wire
 from attribution.stages.facts import decode as decode_fact
+from attribution.stages.records import SendPostback
 from streams.broker import EmbeddedBroker, free_port
 from streams.lag import LagReader
 from streams.postback_sender import postbacks_topic
 from streams.produce import create_topics
 from streams.topics import FACTS_TOPIC, topic_name
 from tests.streams.postback_receivers import OK, PERMANENT, RETRYABLE, SLOW, TIMEOUT, Receivers
-
-try:
-    from attribution.stages.records import SendPostback
-except ImportError:  # the postback stage's record lands in its own commit
-    pytest.skip("attribution.stages.records.SendPostback is not there yet", allow_module_level=True)
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "reelroi.cli"]
