@@ -227,8 +227,10 @@ class Sender:
                 await self._final(PostbackDelivery(decision.key, "failed", attempts, request.reason, _now_us()), facts)
                 return
             wait = self.buckets[platform].take(time.monotonic())
-            if wait > 0:
+            if wait > 0:  # queued behind the platform's rate: built again, so Tencent's timestamp is fresh
                 await asyncio.sleep(wait)
+                request = pp.build(decision, self.targets, int(time.time()), uuid.uuid4().hex)
+                assert isinstance(request, pp.Request)  # the same decision, refused or not alike
             attempts += 1
             facts.append(await self._publish(PostbackDelivery(decision.key, "sending", attempts, answer, _now_us())))
             verdict = await self._attempt(platform, request)

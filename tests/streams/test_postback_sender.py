@@ -209,7 +209,12 @@ def test_outcomes_retries_refusals_metrics_and_acks(tmp_path: Path) -> None:
         rx.plan("kuaishou", permanent.key, PERMANENT, OK)  # the OK is never asked for
         rx.plan("oceanengine", timed_out.key, TIMEOUT, OK)
         publish(broker.bootstrap, prefix, [[d] for d in everything[:7]] + [batch])
-        with Sender(tmp_path, broker.bootstrap, prefix, {**rx.env(), "REELROI_POSTBACK_TIMEOUT_S": "1"}) as sender:
+        with Sender(
+            tmp_path,
+            broker.bootstrap,
+            prefix,
+            {**rx.env(), "REELROI_POSTBACK_TIMEOUT_S": "1", "REELROI_POSTBACK_RATE_TENCENT": "2"},
+        ) as sender:
             sender.start(metrics_port=port)
             rows = wait_final(broker.bootstrap, prefix, [d.key for d in everything], sender)
             assert committed_all(broker.bootstrap, prefix, sender.group), sender.tail()
@@ -232,6 +237,9 @@ def test_outcomes_retries_refusals_metrics_and_acks(tmp_path: Path) -> None:
         assert final(d) == ("sent", 1), d
         assert rx.got(d.key) == 1
     assert rows[sent_first.key].last_answer.startswith("200 code=0")
+    tencent = [r.at for r in rx.requests() if r.platform == "tencent"]  # 2/s, bursts of 2
+    assert len(tencent) == 4
+    assert all(at - tencent[0] >= (i - 1) * 0.5 - 0.05 for i, at in enumerate(tencent) if i >= 2)
     # every attempt left a "sending" fact with its number before the final one
     trail = sorted((v, r.status, r.attempts) for v, r in facts if r.key == retried.key)
     assert [(s, a) for _, s, a in trail] == [("sending", 1), ("sending", 2), ("sent", 2)]
