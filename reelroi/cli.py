@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_statements_parser(sub, lambda q: add_db(q, env), add_format)
 
+    from reelroi.postbacks_cli import add_postbacks_parser
+
+    add_postbacks_parser(sub, lambda q: add_db(q, env))
+
     p = sub.add_parser("rejects", help="rejection counts by reason, and duplicates")
     add_db(p, env)
     add_format(p)
@@ -198,6 +202,13 @@ def cmd_statements(args: argparse.Namespace) -> int:
     return run_statements(args, client, db)
 
 
+def cmd_postbacks(args: argparse.Namespace) -> int:
+    from reelroi.postbacks_cli import run_postbacks
+
+    client, db = open_store(args.db)
+    return run_postbacks(args, client, db)
+
+
 def cmd_rejects(args: argparse.Namespace) -> int:
     from reelroi.formatting import render
     from sinks.reports import recent_rejections, rejection_counts
@@ -322,6 +333,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "roi": cmd_roi,
     "commission": cmd_commission,
     "statements": cmd_statements,
+    "postbacks": cmd_postbacks,
     "rejects": cmd_rejects,
     "schema": cmd_schema,
     "generate": cmd_generate,

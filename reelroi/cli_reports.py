@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 REPORT_FORMATS = ("table", "json", "csv", "xlsx")
 # columns that say which row it is: repeated in every block of a wrapped table
 KEY_COLUMNS = (
-    "source_kind", "source_id", "cohort_date", "name", "platform", "drama_id", "buyer_id", "creator_id", "plan_id",
-    "date",
+    "source_kind", "source_id", "cohort_date", "campaign_id", "name", "platform", "drama_id", "buyer_id", "creator_id",
+    "plan_id", "date",
 )  # fmt: skip
 
 

@@ -8,6 +8,9 @@ sent, held back by which part of the rule, superseded and failed.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def store(chdb_dir: Path) -> Iterator[tuple[Any, str]]:
+def ledger(chdb_dir: Path) -> Iterator[tuple[Any, str]]:
     client = connect(f"chdb://{chdb_dir}")
     db = f"pl_{uuid.uuid4().hex}"
     migrate(client, db)
@@ -43,8 +46,8 @@ def statuses(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
     return {(r["campaign_id"], r["kind"], r["order_id"] or r["user_id"]): r["status"] for r in rows}
 
 
-def test_every_decision_shows_one_status_from_its_delivery(store: tuple[Any, str]) -> None:
-    rows = ledger_rows(*store, LedgerFilter())
+def test_every_decision_shows_one_status_from_its_delivery(ledger: tuple[Any, str]) -> None:
+    rows = ledger_rows(*ledger, LedgerFilter())
     assert statuses(rows) == {
         ("cA1", "activate", "u1"): "sent",
         ("cA1", "activate", "u2"): "sending",
@@ -72,47 +75,134 @@ def test_every_decision_shows_one_status_from_its_delivery(store: tuple[Any, str
 
 
 @pytest.mark.parametrize("status", STATUSES)
-def test_the_status_filter_matches_the_status_shown(store: tuple[Any, str], status: str) -> None:
-    everything = ledger_rows(*store, LedgerFilter())
-    rows = ledger_rows(*store, LedgerFilter(status=status))
+def test_the_status_filter_matches_the_status_shown(ledger: tuple[Any, str], status: str) -> None:
+    everything = ledger_rows(*ledger, LedgerFilter())
+    rows = ledger_rows(*ledger, LedgerFilter(status=status))
     assert [r["key"] for r in rows] == [r["key"] for r in everything if r["status"] == status]
     assert rows  # every status occurs in the world
 
 
-def test_filters_combine_and_a_buyer_sees_only_its_campaigns(store: tuple[Any, str]) -> None:
-    assert {r["campaign_id"] for r in ledger_rows(*store, LedgerFilter(buyer_id="bA"))} == {"cA1", "cA2"}
-    assert {r["campaign_id"] for r in ledger_rows(*store, LedgerFilter(buyer_id="bB"))} == {"cB1"}
-    assert ledger_rows(*store, LedgerFilter(buyer_id="bB", campaign_id="cA1")) == []
-    assert ledger_rows(*store, LedgerFilter(buyer_id="nobody")) == []
-    pays = ledger_rows(*store, LedgerFilter(campaign_id="cA1", kind="pay"))
+def test_filters_combine_and_a_buyer_sees_only_its_campaigns(ledger: tuple[Any, str]) -> None:
+    assert {r["campaign_id"] for r in ledger_rows(*ledger, LedgerFilter(buyer_id="bA"))} == {"cA1", "cA2"}
+    assert {r["campaign_id"] for r in ledger_rows(*ledger, LedgerFilter(buyer_id="bB"))} == {"cB1"}
+    assert ledger_rows(*ledger, LedgerFilter(buyer_id="bB", campaign_id="cA1")) == []
+    assert ledger_rows(*ledger, LedgerFilter(buyer_id="nobody")) == []
+    pays = ledger_rows(*ledger, LedgerFilter(campaign_id="cA1", kind="pay"))
     assert sorted(r["order_id"] for r in pays) == ["o1", "o2", "o3"]
-    assert sorted(r["order_id"] for r in ledger_rows(*store, LedgerFilter(kind="pay", status="sent"))) == ["o1", "o4"]
-    assert {r["kind"] for r in ledger_rows(*store, LedgerFilter(since_us=world.PAID))} == {"pay"}
-    assert len(ledger_rows(*store, LedgerFilter(), limit=3)) == 3
-    assert ledger_rows(*store, LedgerFilter(campaign_id="cA1' OR '1'='1")) == []
+    assert sorted(r["order_id"] for r in ledger_rows(*ledger, LedgerFilter(kind="pay", status="sent"))) == ["o1", "o4"]
+    assert {r["kind"] for r in ledger_rows(*ledger, LedgerFilter(since_us=world.PAID))} == {"pay"}
+    assert len(ledger_rows(*ledger, LedgerFilter(), limit=3)) == 3
+    assert ledger_rows(*ledger, LedgerFilter(campaign_id="cA1' OR '1'='1")) == []
 
 
-def test_summary_counts_true_conversions_against_the_ledger(store: tuple[Any, str]) -> None:
-    rows = {r["campaign_id"]: summary_shown(r) for r in summary_rows(*store)}
+def test_summary_counts_true_conversions_against_the_ledger(ledger: tuple[Any, str]) -> None:
+    rows = {r["campaign_id"]: summary_shown(r) for r in summary_rows(*ledger)}
     for campaign, want in world.EXPECTED.items():
         assert {k: rows[campaign][k] for k in want} == want, campaign
     assert set(rows) == set(world.EXPECTED)
     assert rows["cA1"]["buyer_id"] == "bA" and rows["cA1"]["platform"] == "douyin"
 
 
-def test_true_figures_are_the_roi_reports(store: tuple[Any, str]) -> None:
-    roi = {r["source_id"]: r for r in roi_grouped(*store, RoiFilter(source_kind="campaign"), "campaign")}
-    for row in summary_rows(*store):
+def test_true_figures_are_the_roi_reports(ledger: tuple[Any, str]) -> None:
+    roi = {r["source_id"]: r for r in roi_grouped(*ledger, RoiFilter(source_kind="campaign"), "campaign")}
+    for row in summary_rows(*ledger):
         assert row["activations"] == roi[row["campaign_id"]]["new_users"]
         assert row["pay_value"] == roi[row["campaign_id"]]["revenue_iap"]
 
 
-def test_summary_is_scoped_by_buyer_campaign_and_time(store: tuple[Any, str]) -> None:
-    assert [r["campaign_id"] for r in summary_rows(*store, buyer_id="bA")] == ["cA1", "cA2"]
-    assert [r["campaign_id"] for r in summary_rows(*store, buyer_id="bB")] == ["cB1"]
-    assert summary_rows(*store, buyer_id="bB", campaign_id="cA1") == []
-    (only,) = summary_rows(*store, campaign_id="cA2")
+def test_summary_is_scoped_by_buyer_campaign_and_time(ledger: tuple[Any, str]) -> None:
+    assert [r["campaign_id"] for r in summary_rows(*ledger, buyer_id="bA")] == ["cA1", "cA2"]
+    assert [r["campaign_id"] for r in summary_rows(*ledger, buyer_id="bB")] == ["cB1"]
+    assert summary_rows(*ledger, buyer_id="bB", campaign_id="cA1") == []
+    (only,) = summary_rows(*ledger, campaign_id="cA2")
     assert only["failed"] == 1 and only["activations"] == 2
-    later = {r["campaign_id"]: r for r in summary_rows(*store, since_us=world.PAID)}
+    later = {r["campaign_id"]: r for r in summary_rows(*ledger, since_us=world.PAID)}
     assert later["cA1"]["activations"] == 0 and later["cA1"]["pays"] == 3 and later["cA1"]["sent_pays"] == 1
     assert later["cA1"]["sent_activations"] == 0 and later["cA1"]["pending"] == 0
+
+
+# ---------------------------------------------------------------- reelroi postbacks
+
+
+def cli_world(store: Any) -> Any:
+    """conftest's ``store`` (the CLI on a database of its own) with the world and its ledger."""
+    store.replay(world.events())
+    client = connect(store.dsn)
+    try:
+        world.write_ledger(client, store.database)
+    finally:
+        client.close()
+    return store
+
+
+def postbacks(store: Any, *args: str) -> tuple[str, str]:
+    code, out, err = store.run("postbacks", "--db", store.dsn, *args)
+    assert code == 0, f"reelroi postbacks {args} exited {code}\nstdout: {out}\nstderr: {err}"
+    return out, err
+
+
+def test_cli_lists_the_ledger_and_the_summary_as_the_api_rows(store: Any) -> None:
+    cli_world(store)
+    out, err = postbacks(store, "--format", "json")
+    rows = json.loads(out)
+    assert len(rows) == 12 and "Postback ledger" in err and "as of 2026-11-02T10:00:00+08:00" in err
+    first = next(r for r in rows if r["key"] == world.key("cA1", "pay", "o1"))
+    assert first["amount"] == "30.00" and first["status"] == "sent" and first["attempts"] == 3
+    assert first["conversion_at"] == "2026-11-02T10:00:00+08:00" and first["decided_at"] == "2026-11-02T10:10:00+08:00"
+    out, _ = postbacks(store, "--summary", "--format", "json")
+    summary = {r["campaign_id"]: r for r in json.loads(out)}
+    for campaign, want in world.EXPECTED.items():
+        assert {k: summary[campaign][k] for k in want} == want, campaign
+    out, _ = postbacks(store, "--status", "held_ratio", "--format", "json")
+    assert sorted(r["order_id"] for r in json.loads(out)) == ["o2", "o6"]
+    out, _ = postbacks(
+        store, "--campaign", "cA1", "--kind", "pay", "--since", "2026-11-02T10:00:00+08:00", "--format", "json"
+    )
+    assert sorted(r["order_id"] for r in json.loads(out)) == ["o1", "o2", "o3"]
+    out, _ = postbacks(store, "--since", "2026-11-03", "--format", "json")
+    assert json.loads(out) == []
+    out, _ = postbacks(store, "--summary", "--campaign", "cB1", "--since", "2026-11-02", "--format", "json")
+    assert [r["campaign_id"] for r in json.loads(out)] == ["cB1"]
+
+
+def test_cli_table_and_csv_are_escaped_for_where_they_go(store: Any) -> None:
+    cli_world(store)
+    out, _ = postbacks(store)
+    assert "\x1b" not in out and "invalid callback \\x1b[31m" in out  # the platform's answer, shown harmless
+    assert out.startswith("Postback ledger, latest decided first · amounts in CNY")
+    assert world.key("cA1", "pay", "o1") not in out  # long ids only in JSON and CSV
+    out, _ = postbacks(store, "--format", "csv")
+    parsed = list(csv.DictReader(io.StringIO(out)))
+    assert {r["name"] for r in parsed if r["campaign_id"] == "cA2"} == {'\'=HYPERLINK("x")'}
+    assert parsed[0]["currency"] == "CNY" and parsed[0]["key"]
+    out, _ = postbacks(store, "--summary", "--out", str(store.workdir / "s.txt"))
+    lines = (store.workdir / "s.txt").read_text().splitlines()
+    assert lines[0].startswith("Postbacks reported vs true, by campaign · amounts in CNY")
+    cells = dict(zip(lines[1].split(), next(ln for ln in lines if ln.startswith("cB1")).split(), strict=True))
+    assert cells == {
+        k: str(v)
+        for k, v in {
+            "campaign_id": "cB1",
+            "name": "B1",
+            "platform": "kuaishou",
+            "buyer_id": "bB",
+            **world.EXPECTED["cB1"],
+        }.items()
+    }
+
+
+def test_cli_refuses_what_it_cannot_answer(store: Any) -> None:
+    cli_world(store)
+    for args in (("--summary", "--status", "sent"), ("--since", "yesterday"), ("--limit", "-1")):
+        code, _, err = store.run("postbacks", "--db", store.dsn, *args)
+        assert code == 2 and "reelroi postbacks: error:" in err, args
+    with pytest.raises(SystemExit) as exit_:
+        store.run("postbacks", "--db", store.dsn, "--status", "lost")
+    assert exit_.value.code == 2
+
+
+def test_the_command_offers_what_the_ledger_shows() -> None:
+    from reelroi import postbacks_cli
+    from sinks import postbacks as readers
+
+    assert (postbacks_cli.STATUSES, postbacks_cli.KINDS) == (readers.STATUSES, readers.KINDS)
