@@ -164,7 +164,18 @@ def wait_quiet(watch: Watch, routed_at_least: int, timeout: float) -> None:
         routed = watch.latest("reelroi_router_records_total")
         if routed >= routed_at_least and moved is not None and time.time() - moved > QUIET_S:
             return
-    print(f"  (not quiet after {timeout:.0f}s: routed {watch.latest('reelroi_router_records_total'):,.0f})")
+    print(f"  (not quiet after {timeout:.0f} s: routed {watch.latest('reelroi_router_records_total'):,.0f})")
+
+
+def until_drained(watch: Watch, bootstrap: str, prefix: str, events: int, timeout: float, sink: bool = True) -> bool:
+    """Quiet, then both groups' lag 0 (or the workers' alone); a pause longer than ``QUIET_S`` (a big batch's
+    delivery and checkpoint) only means waiting for quiet again."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        wait_quiet(watch, events, timeout=max(1.0, deadline - time.time()))
+        if group_drained(bootstrap, prefix, 20, sink):
+            return True
+    return False
 
 
 def group_drained(bootstrap: str, prefix: str, wait_s: float, sink: bool = True) -> bool:
@@ -235,8 +246,7 @@ def drain(
         cluster.sampling_starts.touch()
         asyncio.run(copy_inputs(bootstrap, source, prefix, messages))
         copied = time.time()
-        wait_quiet(watch, events, timeout=3600)
-        drained = group_drained(bootstrap, prefix, 60)
+        drained = until_drained(watch, bootstrap, prefix, events, timeout=3600)
         metrics = {p.name: p.metrics() for p in cluster.procs}
         rss = {p.name: p.peak_rss_mb() for p in cluster.procs}
         others = load.seconds(sum(cpu_seconds(p.popen.pid) for p in cluster.procs))

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from stream_cluster import Cluster, Proc, Watch, disk_bytes, labelled
-from stream_drain import PARTITIONS, group_drained, preload, wait_quiet
+from stream_drain import PARTITIONS, preload, until_drained, wait_quiet
 
 from reelroi.generator import GeneratorConfig, generate
 from streams.produce import Batching, create_topics, produce
@@ -66,7 +66,7 @@ def freshness(
         started = time.perf_counter()
         produce(bootstrap, prefix, paced(steady, rate, sent), batching=Batching())
         achieved = len(steady) / (time.perf_counter() - started)
-        wait_quiet(watch, warm + len(steady), timeout=600)
+        until_drained(watch, bootstrap, prefix, warm + len(steady), timeout=600)
     finally:
         watch.stop()
         cluster.stop()
@@ -189,8 +189,7 @@ def takeover(bootstrap: str, work: Path, behind: int, trickle_rate: int) -> Take
     watch = Watch([a, b]).start()
     stop_trickle = threading.Event()
     try:
-        wait_quiet(watch, sent, timeout=3600)
-        if not group_drained(bootstrap, prefix, 60, sink=False):
+        if not until_drained(watch, bootstrap, prefix, sent, timeout=3600, sink=False):
             print("  (the workers' group is not drained: the tail after the checkpoint is re-read too)")
         held_by = holders([a, b])
         users = {
@@ -209,9 +208,7 @@ def takeover(bootstrap: str, work: Path, behind: int, trickle_rate: int) -> Take
         tap = FactsTap(bootstrap, prefix).start()
 
         def flow() -> None:
-            pace: list[float] = []
-            stream = (line for line in paced(trickle, trickle_rate, pace) if not stop_trickle.is_set())
-            produce(bootstrap, prefix, _until(stream, stop_trickle), batching=Batching())
+            produce(bootstrap, prefix, _until(paced(trickle, trickle_rate, []), stop_trickle), batching=Batching())
 
         flowing = threading.Thread(target=flow, name="trickle", daemon=True)
         flowing.start()
