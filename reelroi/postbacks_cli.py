@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from attribution.errors import ConfigError
 from reelroi.cli_common import FORMATS
@@ -55,31 +53,17 @@ def add_postbacks_parser(sub: Any, add_db: Callable[[argparse.ArgumentParser], N
     p.set_defaults(columns=None, width=None)  # what emit() reads beside these
 
 
-def since_us(text: str | None, tz: str) -> int | None:
-    """``--since`` as microseconds: a date is its local midnight, a time without offset is local."""
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            f"--since: not a date or time: {text!r} (use YYYY-MM-DD or 2026-11-02T09:00:00+08:00)"
-        ) from None
-    if len(text.strip()) == 10:  # a bare date
-        when = datetime.combine(when.date(), time())
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=ZoneInfo(tz))
-    return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
 def run_postbacks(args: argparse.Namespace, client: Any, db: str) -> int:
     from reelroi.cli_reports import emit
     from reelroi.labels import report_context
-    from reelroi.postbacks_view import ledger_shown, summary_shown
+    from reelroi.postbacks_view import ledger_shown, since_us, summary_shown
     from sinks.postbacks import MAX_LIMIT, LedgerFilter, ledger_rows, summary_rows
 
     context = report_context(client, db)
-    since = since_us(args.since, context.policy.tz)
+    try:
+        since = since_us(args.since, context.policy.tz)
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
     if args.summary:
         if args.status or args.kind:
             raise ConfigError("--summary counts every status and kind: drop --status and --kind")

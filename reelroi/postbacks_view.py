@@ -8,7 +8,9 @@ empty cells.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from reelroi.formatting import display
 from reelroi.statements_view import local_time
@@ -38,3 +40,21 @@ def ledger_shown(row: dict[str, Any], tz: str) -> dict[str, Any]:
 def summary_shown(row: dict[str, Any]) -> dict[str, Any]:
     """A campaign's true conversions beside its postbacks (counts as they are, amounts to two places)."""
     return display({name: row[name] for name in SUMMARY_COLUMNS})
+
+
+def since_us(text: str | None, tz: str) -> int | None:
+    """A ``since`` bound as microseconds: a date is its midnight in ``tz``, a time without offset is in ``tz``.
+
+    Raises ``ValueError`` for anything else.
+    """
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not a date or time: {text!r} (use YYYY-MM-DD or 2026-11-02T09:00:00+08:00)") from None
+    if len(text.strip()) == 10:  # a bare date
+        when = datetime.combine(when.date(), time())
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(tz))
+    return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)

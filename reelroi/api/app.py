@@ -22,6 +22,7 @@ from reelroi import __version__
 from reelroi.api.access import Forbidden, require_admin
 from reelroi.api.deps import BadRequest, Store, Unauthorized, principal_of
 from reelroi.api.hardening import Hardened
+from reelroi.api.postbacks import postbacks_router
 from reelroi.api.reports import report_routes
 from reelroi.api.statements import statements_router
 from sinks.reports import recent_rejections, rejection_counts
@@ -111,6 +112,7 @@ def create_app(store: Store, metrics_token: SecretStr | None = None) -> FastAPI:
 
     app.include_router(report_routes(store))
     app.include_router(statements_router(store, principal_of(store)))
+    app.include_router(postbacks_router(store, principal_of(store)))
 
     @app.get("/api/v1/rejections", summary="Rejection counts by reason, duplicates and the latest rejected records")
     def rejections_api(who: Who, limit: Annotated[int, Query(ge=0, le=500)] = 20) -> dict[str, Any]:

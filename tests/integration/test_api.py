@@ -77,8 +77,9 @@ API_PATHS = [
     "/api/v1/commission",
     "/api/v1/rejections",
 ]
-# routes whose access rules are tested beside them (tests/integration/test_statements_api.py)
-ELSEWHERE = ("/api/v1/statements", "/api/v1/commission/clawback")
+# routes whose access rules are tested beside them (tests/integration/test_statements_api.py,
+# test_postbacks_api.py)
+ELSEWHERE = ("/api/v1/statements", "/api/v1/commission/clawback", "/api/v1/postbacks")
 
 
 def test_every_api_route_is_covered_by_these_tests(api) -> None:  # type: ignore[no-untyped-def]
