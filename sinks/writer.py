@@ -14,9 +14,8 @@ from sinks.rows import Block, blocks, fact_blocks
 
 # Derived tables: what replay and reattribute rebuild.
 DERIVED_TABLES = ("rejections", "duplicates", "users", "money", "spend", "campaigns", "plans", "fx_rates")
-# The streaming intake and the attributor's place in it: replaced by a replay too.
-STREAM_TABLES = ("intake", "attribution_offsets")
-ALL_TABLES = ("events", *DERIVED_TABLES, *STREAM_TABLES)
+# With the event log: everything a replay replaces.
+ALL_TABLES = ("events", *DERIVED_TABLES)
 # Not derived, so neither truncated nor rebuilt by a replay or reattribute (SPEC 7):
 # postback_deliveries records what was really sent to an ad platform, which no replay
 # can unsend, and a platform must never get one conversion twice; postback_decisions
