@@ -372,5 +372,6 @@
     RR.applyI18n();
     loadLookups();
     load();
+    BuyerPostbacks.load(m);
   }).catch(function (err) { RR.showError(err.message || RR.t("err_generic")); });
 })();
