@@ -27,7 +27,7 @@ from streams.checkpoints import DirectoryCheckpoints
 from streams.codecs import install as install_codecs
 from streams.kafka_settings import KafkaSettings
 from streams.produce import topic_partitions
-from streams.stages import StageRunner, StageSettings, build_stages
+from streams.stages import PostbackSettings, StageRunner, StageSettings, build_stages
 from streams.topics import all_topics
 
 log = logging.getLogger("reelroi.worker")
@@ -81,8 +81,11 @@ def build_worker(
     policy: Policy,
     stage_settings: StageSettings | None = None,
     max_line: int = DEFAULT_MAX_LINE_BYTES,
+    postbacks: PostbackSettings | None = None,
 ) -> StageWorker:
+    """The worker's app with every stage declared; ``postbacks`` default to ``REELROI_POSTBACKS*`` (off)."""
     stage_settings = stage_settings or StageSettings()
+    postbacks = postbacks or PostbackSettings()
     app = faust_app(settings, settings.group, settings.batch_max)
     store = DirectoryCheckpoints(stage_settings.state_dir, compact_ratio=stage_settings.compact_ratio)
     worker = StageWorker(app, {})
@@ -98,7 +101,7 @@ def build_worker(
         raise ConfigError(f"topics missing on {settings.bootstrap}: {', '.join(missing)} (reelroi topics creates them)")
     worker.runners = build_stages(
         app, settings.topic_prefix, counts, policy, store, stage_settings,
-        settings.batch_max, settings.batch_within_s, max_line, on_batch,
+        settings.batch_max, settings.batch_within_s, max_line, on_batch, postbacks,
     )  # fmt: skip
 
     @app.timer(interval=2.0)  # type: ignore[untyped-decorator]

@@ -12,6 +12,14 @@ records the checkpoint covers, so the committed offset never passes a
 checkpoint. A revoked partition's state is dropped: whoever holds it next
 loads the checkpoint and re-reads the tail, and because a stage's outputs are
 decided per record and versioned by position, re-reading changes nothing.
+
+Postbacks (SPEC 7) are on with ``REELROI_POSTBACKS=1``: the router sends
+clicks' callbacks and the data's clock to ``stage.postback`` and the user
+stage tells it what users converted. Its agent runs either way (off, it only
+keeps the campaigns' rules and platforms the config stage broadcasts), so the
+topic always has a reader and postbacks turned on later find the rules
+already in place. Its ``send`` decisions go to ``<prefix>postbacks``, to the
+partition of their idempotency key, for ``reelroi postback``.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.policy import Policy
@@ -35,7 +44,8 @@ from attribution.stages import wire
 from attribution.stages.base import Stage, position
 from attribution.stages.facts import Fact
 from attribution.stages.local import stages_for
-from attribution.stages.records import BROADCAST, Emit
+from attribution.stages.postbacks import DEFAULT_SETTLE_S, PostbackStage
+from attribution.stages.records import BROADCAST, POSTBACK, ClockIn, Emit
 from attribution.stages.router import Router
 from schemas.decode import INVALID_JSON, Invalid
 from schemas.framing import DEFAULT_MAX_LINE_BYTES, Record, frame_message
@@ -58,6 +68,17 @@ class StageSettings(BaseSettings):
     compact_ratio: float = 1.0
 
 
+class PostbackSettings(BaseSettings):
+    """``REELROI_POSTBACKS=1`` feeds the postback stage (SPEC 7); ``REELROI_POSTBACK_SETTLE_S`` its settle delay."""
+
+    model_config = SettingsConfigDict(env_prefix="REELROI_", extra="ignore")
+
+    postbacks: bool = False
+    postback_settle_s: float = Field(default=DEFAULT_SETTLE_S, ge=0)
+    # a postback partition holding conversions its clock already makes decidable, quiet this long, asks again
+    postback_tick_s: float = Field(default=2.0, gt=0)
+
+
 class Outbox:
     """Lines bound for (topic, partition), sent as batched messages; ``deliver`` waits for the acks.
 
@@ -78,6 +99,8 @@ class Outbox:
             if emit.partition == BROADCAST:
                 for p in range(n):
                     self._lines.setdefault((topic, p), []).append(line)
+            elif emit.partition is not None:
+                self._lines.setdefault((topic, emit.partition), []).append(line)
             else:
                 p = partition_of(emit.record.route.encode("utf-8", "surrogatepass"), n)
                 self._lines.setdefault((topic, p), []).append(line)
@@ -137,13 +160,24 @@ class Held:
     next: int  # the next position to apply; records below it are already in state
     saved_at: float
     unacked: list[Any] = field(default_factory=list)  # faust events applied, not yet covered by a checkpoint
+    applied_at: float = 0.0  # monotonic time of the last message applied
+    ticked_at: float = -1.0  # … and of the last clock this partition sent itself (postbacks)
 
 
 class StageRunner:
     """The partitions of one keyed stage held by this worker, and their checkpoints."""
 
-    def __init__(self, topic: str, policy: Policy, store: CheckpointStore, checkpoint_s: float) -> None:
+    def __init__(
+        self,
+        topic: str,
+        policy: Policy,
+        store: CheckpointStore,
+        checkpoint_s: float,
+        make: Callable[[], Stage] | None = None,  # type: ignore[type-arg]
+    ) -> None:
+        """``make``: a fresh stage of this topic (by default the plain one of ``stages_for``)."""
         self.topic, self.policy, self.store, self.checkpoint_s = topic, policy, store, checkpoint_s
+        self.make = make or (lambda: stages_for(policy)[topic])
         self.name = topic.removeprefix("stage.")
         self.held: dict[int, Held] = {}
         self.bad_lines = 0
@@ -155,7 +189,7 @@ class StageRunner:
         if held is None:
             started = time.perf_counter()
             checkpoint = self.store.load(self.name, partition)
-            stage = stages_for(self.policy)[self.topic]
+            stage = self.make()
             stage.restore(checkpoint.entries)
             held = self.held[partition] = Held(stage, checkpoint.position, time.monotonic())
             seconds = time.perf_counter() - started
@@ -195,10 +229,30 @@ class StageRunner:
                     continue
                 held.stage.apply(record, base + i)
             held.next = position(message.offset + 1, 0)
+            held.applied_at = time.monotonic()
             facts, emits = held.stage.flush()
             outbox.facts(facts, message.partition)
             outbox.emits(emits)
             sm.RECORDS.labels(self.name).inc()
+
+    def ticks(self, now: float, quiet_s: float) -> list[Emit]:
+        """Postbacks: a partition's own clock, sent to itself, where the clock would decide what came after it.
+
+        The router sends the clock with each batch, so the conversions a batch
+        causes reach the postback stage after it; with nothing more to route no
+        clock follows. Once such a partition's input has been quiet for
+        ``quiet_s`` (the stages before it have settled), it sends itself its
+        clock again: a record like any other, so re-reading it decides the same.
+        """
+        out = []
+        for partition, held in self.held.items():
+            stage = held.stage
+            if not isinstance(stage, PostbackStage) or held.ticked_at >= held.applied_at:
+                continue
+            if now - held.applied_at >= quiet_s and stage.wants_clock():
+                held.ticked_at = now
+                out.append(Emit(self.topic, ClockIn(stage.clock), partition))
+        return out
 
     def due(self, now: float, everything: bool = False) -> list[int]:
         return [p for p, h in self.held.items() if h.unacked and (everything or now - h.saved_at >= self.checkpoint_s)]
@@ -241,12 +295,19 @@ def build_stages(
     within_s: float,
     max_line: int = DEFAULT_MAX_LINE_BYTES,
     on_batch: Callable[[str, int], None] | None = None,
+    postbacks: PostbackSettings | None = None,
 ) -> dict[str, StageRunner]:
     """Declare the router and the stage agents on ``app``; returns the runners (for tests and metrics)."""
-    runners = {t: StageRunner(t, policy, store, settings.checkpoint_s) for t in STAGE_TOPICS}
+    feed = postbacks is not None and postbacks.postbacks
+    settle_s = postbacks.postback_settle_s if postbacks is not None else DEFAULT_SETTLE_S
+
+    def maker(topic: str) -> Callable[[], Stage]:  # type: ignore[type-arg]
+        return lambda: stages_for(policy, feed, settle_s)[topic]
+
+    runners = {t: StageRunner(t, policy, store, settings.checkpoint_s, maker(t)) for t in STAGE_TOPICS}
     inputs = app.topic(*sorted(topic_name(prefix, f.name) for f in FAMILIES), value_type=bytes, key_type=bytes)
     dead_letters = app.topic(dead_letter_topic(prefix), value_type=bytes, key_type=bytes)
-    router = Router(policy)
+    router = Router(policy, postbacks=feed)
 
     @app.agent(inputs, concurrency=1)
     async def route(stream: faust.StreamT[bytes]) -> None:
@@ -275,7 +336,8 @@ def build_stages(
             key_type=bytes,
             partitions=counts[topic_name(prefix, stage_topic)],
         )
-        _stage_agent(app, topic, runner, prefix, counts, batch_max, within_s, on_batch)
+        tick_s = postbacks.postback_tick_s if postbacks is not None and stage_topic == POSTBACK else None
+        _stage_agent(app, topic, runner, prefix, counts, batch_max, within_s, on_batch, tick_s)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
@@ -296,6 +358,7 @@ def _stage_agent(
     batch_max: int,
     within_s: float,
     on_batch: Callable[[str, int], None] | None,
+    tick_s: float | None = None,
 ) -> None:
     async def run(stream: faust.StreamT[bytes]) -> None:
         runner.stream = stream
@@ -322,6 +385,16 @@ def _stage_agent(
             async with runner.lock:
                 await _checkpoint(runner, runner.stream, everything=False)
 
+    if tick_s is not None:
+        ticks = Outbox(app, prefix, counts)
+
+        @app.timer(interval=max(0.1, tick_s / 2))  # type: ignore[untyped-decorator]
+        async def tick() -> None:
+            """Postback partitions quiet with something to decide send themselves their clock (``ticks``)."""
+            async with runner.lock:
+                ticks.emits(runner.ticks(time.monotonic(), tick_s))
+                await ticks.deliver()
+
 
 async def _checkpoint(runner: StageRunner, stream: Any, everything: bool) -> None:
     """Save the partitions that are due (their outputs are delivered) and ack what the saves cover."""
@@ -330,4 +403,4 @@ async def _checkpoint(runner: StageRunner, stream: Any, everything: bool) -> Non
             await stream.ack(event)
 
 
-__all__ = ["StageRunner", "StageSettings", "build_stages"]
+__all__ = ["PostbackSettings", "StageRunner", "StageSettings", "build_stages"]

@@ -43,14 +43,15 @@ def dead_letter_topic(prefix: str) -> str:
 
 
 # Internal topics of the attribution stages (docs/design/streaming.md) and the facts the sink reads.
-STAGE_TOPICS = ("stage.touch", "stage.order", "stage.user", "stage.spend", "stage.config")
+STAGE_TOPICS = ("stage.touch", "stage.order", "stage.user", "stage.spend", "stage.config", "stage.postback")
 FACTS_TOPIC = "facts"
+POSTBACKS_TOPIC = "postbacks"  # the postback stage's sends, by idempotency key, for ``reelroi postback`` (SPEC 7)
 SINGLE_PARTITION = ("stage.config",)  # the config stage is one partition: winners need one place
 
 
 def all_topics(prefix: str) -> list[str]:
     families = [topic_name(prefix, f.name) for f in FAMILIES]
-    internal = [topic_name(prefix, t) for t in (*STAGE_TOPICS, FACTS_TOPIC)]
+    internal = [topic_name(prefix, t) for t in (*STAGE_TOPICS, FACTS_TOPIC, POSTBACKS_TOPIC)]
     return [*families, dead_letter_topic(prefix), *internal]
 
 

@@ -274,6 +274,15 @@ class PostbackStage(Stage[ClickState]):
                 self._due.append((min(pending), key))
         heapq.heapify(self._due)
 
+    def wants_clock(self) -> bool:
+        """Something arrived since the last clock that the clock already makes decidable.
+
+        Decisions wait for a ``ClockIn``; when the router has nothing more to
+        route, none comes. The streaming runtime then sends the partition its
+        own clock again once its input has been quiet (streams/stages.py).
+        """
+        return self.clock > 0 and bool(self._due) and self._due[0][0] <= self.clock
+
     def size(self) -> dict[str, int]:
         return {"keys": len(self.keys), "waiting": len(self._due)}
 

@@ -25,7 +25,7 @@ CONFIG = "stage.config"
 POSTBACK = "stage.postback"  # conversions and callbacks, by the source click's event_id (SPEC 7)
 POSTBACKS = "postbacks"  # the postback stage's ``send`` decisions, for the sender (reelroi postback)
 FACTS = "facts"
-STAGE_TOPICS = (TOUCH, ORDER, USER, SPEND, CONFIG)
+STAGE_TOPICS = (TOUCH, ORDER, USER, SPEND, CONFIG, POSTBACK)
 CONFIG_ROUTE = ""
 FX, PLAN, CAMPAIGN, RULE = (
     "fx_rate",

@@ -78,7 +78,7 @@ def test_nothing_produced_is_drained_and_uncommitted_records_are_not() -> None:
         create_topics(broker.bootstrap, PREFIX, partitions=2)
         code, out, _ = lag(broker.bootstrap)
         assert code == 0 and out.rstrip().endswith("two scans agree, every committed offset at its end"), out
-        assert len(rows(out)) == 6 * 2 + 4 * 2 + 1 + 2  # families, stages (config: one partition), facts
+        assert len(rows(out)) == 6 * 2 + 5 * 2 + 1 + 2  # families, stages (config: one partition), facts
 
         send(broker.bootstrap, {("clicks", 1): 3, ("stage.user", 0): 2, ("facts", 1): 4})
         started = time.monotonic()
@@ -158,7 +158,7 @@ def scan(committed: dict[str, dict[tuple[str, int], int]], ends: dict[tuple[str,
 def test_sections_follow_the_data_flow() -> None:
     names = [(s.name, s.group) for s in sections("t.", "g")]
     assert names == [("router", "g"), ("touch", "g"), ("order", "g"), ("user", "g"), ("spend", "g"),
-                     ("config", "g"), ("sink", "g-sink")]  # fmt: skip
+                     ("config", "g"), ("postback", "g"), ("sink", "g-sink")]  # fmt: skip
     assert sections("t.", "g")[0].topics == tuple(f"t.{f}" for f in ("spend", "impressions", "clicks", "redirects",
                                                                      "money", "config"))  # fmt: skip
 
