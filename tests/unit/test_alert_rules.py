@@ -36,12 +36,13 @@ TEAMS = {"pipeline", "growth"}  # routed by infra/alertmanager/alertmanager.yml
 # What reelroi exports, read from the metric objects themselves (name -> type): pipeline
 # metrics from each worker (streams/metrics.py, streams/stage_metrics.py) and the sink
 # (streams/sink_stage.py), business signals from the watcher (streams/watcher.py, in
-# `reelroi serve`), undecodable batches (streams/codecs.py).
+# `reelroi serve`), undecodable batches (streams/codecs.py), postbacks from the sender
+# (streams/postback_sender.py, `reelroi postback`).
 def _exported() -> dict[str, str]:
-    from streams import codecs, metrics, sink_stage, stage_metrics, watcher
+    from streams import codecs, metrics, postback_sender, sink_stage, stage_metrics, watcher
 
     found = {}
-    for module in (metrics, stage_metrics, sink_stage, watcher, codecs):
+    for module in (metrics, stage_metrics, sink_stage, watcher, codecs, postback_sender):
         for value in vars(module).values():
             if isinstance(value, Counter | Gauge | Histogram):
                 kind = value._type
