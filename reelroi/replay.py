@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from attribution.outputs import ORDER_DUPLICATE, STATE_KEY_PREFIX
 from attribution.policy import Policy
-from attribution.stages.local import LocalPipeline
 from reelroi.progress import Progress
+from reelroi.replay_passes import run_passes
 from schemas.framing import Record
-from sinks.builds import building
+from sinks.builds import Build, building
 from sinks.compare import source_totals
 from sinks.connection import command
 from sinks.writer import ALL_TABLES, DERIVED_TABLES, ClickHouseSink
@@ -39,37 +38,24 @@ def policy_settings(policy: Policy) -> dict[str, str]:
     return {"policy." + k: v for k, v in policy.describe().items()}
 
 
-def run(
-    pipeline: LocalPipeline, sink: ClickHouseSink, batches: Iterable[list[Record]], progress: Progress
+def run_bucketed(
+    sink: ClickHouseSink, policy: Policy, batches: Iterable[list[Record]], build: Build, label: str
 ) -> ReplayStats:
-    """Feed batches through the stages (in one process) into the sink; a batch's write finishes before the next.
+    """Feed batches through the stages in bounded pieces (reelroi/replay_passes.py) into the sink.
 
-    The same stage classes run in the Kafka workers (streams/stages.py), so a
-    replay and a stream of the same events cannot disagree on a rule.
+    The router runs once over the input; then each stage runs over one key
+    range (bucket) at a time, in dependency order, in worker processes when
+    there is more than one core: memory holds one bucket's state per worker,
+    whatever the history's length. The same stage classes run in the Kafka
+    workers (streams/stages.py), so a replay and a stream cannot disagree.
     """
-    stats = ReplayStats()
-    # The stages allocate millions of small acyclic objects and keep most of
-    # them: the default collector thresholds rescan them constantly (a quarter
-    # of the time at 1M events, measured with load_tests/bench_replay.py).
-    thresholds = gc.get_threshold()
-    gc.set_threshold(200_000, 50, 100)
-    try:
-        for batch in batches:
-            facts = pipeline.process(batch)
-            sink.write_facts(facts)
-            # state kept from this batch leaves the collector's view for good
-            gc.freeze()
-            stats.records += len(batch)
-            stats.rejected += sum(1 for f in facts if f.kind == "rejection" and f.row.active and f.row.structural)
-            progress.advance(len(batch))
-    finally:
-        gc.set_threshold(*thresholds)
+    progress = Progress(label)
+    passes = run_passes(sink, policy, build.alive(batches), progress.advance, alive=build.alive)
     progress.close()
-    stats.events = pipeline.events
-    stats.duplicates = pipeline.duplicates
-    stats.rows_written = sink.rows_written
-    stats.seconds = progress.elapsed()
-    return stats
+    return ReplayStats(
+        records=passes.records, events=passes.events, rejected=passes.rejected, duplicates=passes.duplicates,
+        rows_written=passes.rows_written, seconds=progress.elapsed(), timings=passes.timings,
+    )  # fmt: skip
 
 
 def replay(sink: ClickHouseSink, policy: Policy, batches: Iterable[list[Record]]) -> ReplayStats:
@@ -83,7 +69,7 @@ def replay(sink: ClickHouseSink, policy: Policy, batches: Iterable[list[Record]]
         target = sink.into(build.names)
         _carry(sink, target, "settings")
         target.save_settings(policy_settings(policy))
-        stats = run(LocalPipeline(policy), target, build.alive(batches), Progress("replay"))
+        stats = run_bucketed(target, policy, batches, build, "replay")
     return stats
 
 
@@ -134,7 +120,7 @@ def reattribute(
             for block in sink.logged_events():
                 yield [Record(origin, raw) for origin, raw in block]
 
-        stats = run(LocalPipeline(policy), target, build.alive(batches()), Progress("reattribute"))
+        stats = run_bucketed(target, policy, batches(), build, "reattribute")
         if inspect is not None:  # a dry run looks at the build, then raises: nothing is switched in
             inspect(stats, build.names)
     return stats
