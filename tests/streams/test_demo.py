@@ -142,8 +142,9 @@ def test_no_process_outlives_the_demo(sig: signal.Signals, tmp_path: Path) -> No
     here = tmp_path.resolve()
     log = tmp_path / "demo.log"
     args = [*CLI, "demo", "--db", f"chdb://{here / 'db'}", "--minutes", "2", "--rate", "500"]
+    env = {**os.environ, "TMPDIR": str(here)}  # what a SIGKILLed demo cannot remove stays in the test's directory
     with log.open("wb") as out:
-        demo = subprocess.Popen(args, cwd=here, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        demo = subprocess.Popen(args, cwd=here, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and demo.poll() is None:
