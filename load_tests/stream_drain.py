@@ -58,7 +58,7 @@ async def ceiling(bootstrap: str, prefix: str, expected: int) -> float:
 def faust_noop(bootstrap: str, prefix: str) -> float:
     noop = subprocess.run(
         [sys.executable, str(HERE / "faust_noop.py"), "worker", "-l", "warn"],
-        env={"PATH": "/usr/bin:/bin", "BENCH_BOOTSTRAP": bootstrap, "BENCH_PREFIX": prefix, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "BENCH_BOOTSTRAP": bootstrap, "BENCH_PREFIX": prefix, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         timeout=1800,
     )
