@@ -1,58 +1,44 @@
-"""Replay benchmark: 1M generated events end to end into the embedded ClickHouse.
+"""Replay benchmark: generated events end to end into the embedded ClickHouse, sorted and shuffled.
 
-    .venv/bin/python load_tests/bench_replay.py --events 1000000
+    .venv/bin/python load_tests/bench_replay.py --events 300000 1200000 --order sorted shuffled
+    .venv/bin/python load_tests/bench_replay.py --events 10000000 --order shuffled --days 30
 
-Generates the events to a file first (not timed), then runs the same code as
-``reelroi replay`` (read, parse, validate, attribute, write) and checks the
-reports are queryable. Prints events/s, peak RSS and where the time went,
-phase by phase (measured by wrapping each phase with a timer, in one run).
+For each size the events are generated to a file (not timed; ``--shuffle``
+order is a full random permutation, ``--duplicate-share`` the share of
+producer retries), then, for each order, the same file is read by the
+simplest Python pass (orjson.loads and one dict update per line: the
+ceiling, measured in the same run, so a busy machine slows both) and by
+``reelroi replay``'s own code in a fresh process (read, decode, route, stage
+passes, write, with the worker processes it starts). Printed per run:
+events/s, its ratio to the ceiling, peak RSS (the whole process tree,
+sampled, and the largest single process), rows written, and where the time
+went (pass 0, each stage's buckets summed over workers, the parent's
+inserts). ``--profile`` adds a cProfile of a one-process run (pass 0 vs
+stage passes vs sink inserts by function).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from attribution import engine as engine_module  # noqa: E402
-from attribution.engine import Engine  # noqa: E402
-from attribution.policy import Policy  # noqa: E402
-from reelroi import replay as replay_driver  # noqa: E402
-from reelroi.generator import GeneratorConfig, generate  # noqa: E402
-from reelroi.sources_io import read_records  # noqa: E402
-from sinks import writer as writer_module  # noqa: E402
-from sinks.connection import connect  # noqa: E402
-from sinks.reports import commission_rows, roi_rows  # noqa: E402
-from sinks.schema import migrate  # noqa: E402
-from sinks.writer import ClickHouseSink  # noqa: E402
-
-
-class Timer:
-    def __init__(self) -> None:
-        self.totals: dict[str, float] = {}
-
-    def wrap(self, name: str, fn):  # type: ignore[no-untyped-def]
-        def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.totals[name] = self.totals.get(name, 0.0) + time.perf_counter() - start
-
-        return timed
-
 
 def plain_pass(path: Path) -> float:
-    """Seconds for orjson.loads and one dict update per line of ``path``: the floor replay is measured against."""
+    """Seconds for orjson.loads and one dict update per line of ``path``: the ceiling replay is measured against."""
     seen: dict[object, object] = {}
     started = time.perf_counter()
     with path.open("rb") as handle:
@@ -66,63 +52,188 @@ def plain_pass(path: Path) -> float:
     return time.perf_counter() - started
 
 
+def _tree_rss(pid: int) -> tuple[int, int]:
+    """(sum, largest) resident kB of ``pid`` and its descendants, from /proc."""
+    total = largest = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        kb = int(line.split()[1])
+                        total += kb
+                        largest = max(largest, kb)
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as handle:
+                    todo.extend(int(c) for c in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total, largest
+
+
+def run_child(source: Path, work: Path, workers: int | None) -> dict[str, Any]:
+    """``reelroi replay``'s code on ``source`` in a fresh process; its stats, and the tree's peak RSS."""
+    env = dict(os.environ)
+    if workers:
+        env["REELROI_REPLAY_WORKERS"] = str(workers)
+    env["REELROI_REPLAY_SPILL_DIR"] = str(work / "spill")
+    out = work / "stats.json"
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--child", str(source), str(work / "chdb"), str(out)], env=env, cwd=ROOT
+    )
+    peak_sum = peak_one = 0
+    while child.poll() is None:
+        total, largest = _tree_rss(child.pid)
+        peak_sum, peak_one = max(peak_sum, total), max(peak_one, largest)
+        time.sleep(0.1)
+    if child.returncode:
+        raise SystemExit(f"replay child exited {child.returncode}")
+    stats: dict[str, Any] = json.loads(out.read_text())
+    stats["peak_rss_mb"] = peak_sum / 1024
+    stats["peak_one_mb"] = peak_one / 1024
+    return stats
+
+
+def child_main(source: str, db_dir: str, out: str) -> None:
+    """What the parent process of ``reelroi replay`` runs (cli.cmd_replay), with its stats as JSON."""
+    from attribution.policy import Policy
+    from reelroi.replay import replay
+    from reelroi.sources_io import read_records
+    from sinks.connection import connect
+    from sinks.reports import commission_rows, roi_rows
+    from sinks.schema import migrate
+    from sinks.writer import ClickHouseSink
+
+    client = connect(f"chdb://{db_dir}")
+    migrate(client, "reelroi")
+    started = time.perf_counter()
+    stats = replay(ClickHouseSink(client, "reelroi"), Policy(), read_records([source]))
+    replayed = time.perf_counter() - started
+    query_start = time.perf_counter()
+    roi = roi_rows(client, "reelroi")
+    commission = commission_rows(client, "reelroi")
+    queried = time.perf_counter() - query_start
+    users = client.query("SELECT count() FROM reelroi.users FINAL").result_rows[0][0]
+    result = {
+        "records": stats.records, "events": stats.events, "rows_written": stats.rows_written,
+        "replay_s": replayed, "reports_s": queried, "roi_rows": len(roi), "commission_rows": len(commission),
+        "users": users, "timings": stats.timings,
+    }  # fmt: skip
+    Path(out).write_text(json.dumps(result))
+
+
+def profile(source: Path, work: Path, top: int) -> None:
+    """A cProfile of a one-process replay: the functions that take the time, pass 0 and stage passes together."""
+    import cProfile
+    import pstats
+
+    os.environ["REELROI_REPLAY_WORKERS"] = "1"
+    os.environ["REELROI_REPLAY_SPILL_DIR"] = str(work / "spill")
+    cProfile.runctx(
+        "child_main(source, db, out)",
+        globals(),
+        {"child_main": child_main, "source": str(source), "db": str(work / "chdb-prof"), "out": str(work / "p.json")},
+        str(work / "replay.prof"),
+    )
+    stats = pstats.Stats(str(work / "replay.prof"))
+    print("cProfile, one process, by cumulative time (the parts):")
+    stats.sort_stats("cumulative").print_stats(r"route_task|stage_task|Inserter.insert|read_records|_write_rows|run_passes")
+    print(f"cProfile, top {top} by own time:")
+    stats.sort_stats("tottime").print_stats(top)
+
+
+def generate_file(path: Path, events: int, days: int, duplicates: float, shuffle: bool, seed: int) -> int:
+    from reelroi.generator import GeneratorConfig, generate
+    from reelroi.generator.shuffle import shuffled
+
+    lines = generate(GeneratorConfig(seed=seed, days=days, events=events, duplicate_share=duplicates))
+    count = 0
+    with path.open("wb") as handle:
+        for line in shuffled(lines, seed, directory=str(path.parent)) if shuffle else lines:
+            handle.write(line)
+            count += 1
+    return count
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child_main(*sys.argv[2:5])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, nargs="+", default=[300_000, 1_200_000])
+    parser.add_argument("--order", nargs="+", choices=("sorted", "shuffled"), default=["sorted", "shuffled"])
     parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=50_000)
-    parser.add_argument("--profile-phases", action="store_true", help="also time decode and row mapping separately")
+    parser.add_argument("--duplicate-share", type=float, default=0.01, help="producer retries (exact copies)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=None, help="REELROI_REPLAY_WORKERS (default: every core)")
+    parser.add_argument("--profile", action="store_true", help="also cProfile a one-process run of the first case")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--keep", help="generate into (and keep) this directory")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="reelroi-bench-"))
+    base = Path(args.keep or tempfile.mkdtemp(prefix="reelroi-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
     try:
-        source = work / "events.jsonl"
-        with source.open("wb") as handle:
-            for line in generate(GeneratorConfig(seed=7, days=args.days, events=args.events)):
-                handle.write(line)
-        lines = sum(1 for _ in source.open("rb"))
-        print(f"generated {lines:,} lines ({source.stat().st_size / 1e6:.0f} MB) in {work}")
-        floor_s = plain_pass(source)  # the ceiling: the simplest Python pass over the same file
-
-        client = connect(f"chdb://{work}/chdb")
-        migrate(client, "reelroi")
-        sink = ClickHouseSink(client, "reelroi")
-        timer = Timer()
-        engine = Engine(Policy())
-        engine.process = timer.wrap("engine (decode + attribute)", engine.process)  # type: ignore[method-assign]
-        sink.write = timer.wrap("sink (rows + insert)", sink.write)  # type: ignore[method-assign]
-        if args.profile_phases:
-            engine_module.decode = timer.wrap("  of which decode + validate", engine_module.decode)  # type: ignore[assignment]
-            writer_module.blocks = timer.wrap("  of which outputs -> rows", writer_module.blocks)  # type: ignore[assignment]
-        started = time.perf_counter()
-        sink.truncate()
-        stats = replay_driver.run(
-            engine, sink, read_records([str(source)], args.batch_size), replay_driver.Progress("bench")
-        )
-        replayed = time.perf_counter() - started
-        query_start = time.perf_counter()
-        roi = roi_rows(client, "reelroi")
-        commission = commission_rows(client, "reelroi")
-        queried = time.perf_counter() - query_start
-        total = replayed + queried
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"records           {stats.records:,}")
-        print(f"replay            {replayed:.1f} s  ({stats.records / replayed:,.0f} events/s)")
-        print(f"reports           {queried:.2f} s  ({len(roi):,} ROI rows, {len(commission):,} commission rows)")
-        print(f"end to end        {total:.1f} s  ({stats.records / total:,.0f} events/s)")
-        floor = lines / floor_s
-        print(
-            f"orjson + dict     {floor_s:.1f} s  ({floor:,.0f} lines/s); replay is {stats.records / replayed / floor:.2f} of it"
-        )
-        print(f"rows written      {stats.rows_written:,}")
-        print(f"peak RSS          {peak_mb:,.0f} MB")
-        print("where the time goes:")
-        for name, seconds in timer.totals.items():
-            print(f"  {name:<30} {seconds:6.1f} s  {seconds / replayed:5.0%}")
-        rest = replayed - sum(v for k, v in timer.totals.items() if not k.startswith("  "))
-        print(f"  {'reading files, driver':<30} {rest:6.1f} s  {rest / replayed:5.0%}")
+        for events in args.events:
+            for order in args.order:
+                source = base / f"events-{events}-{order}.jsonl"
+                if not source.exists():
+                    lines = generate_file(source, events, args.days, args.duplicate_share, order == "shuffled", args.seed)
+                    print(f"generated {lines:,} lines ({source.stat().st_size / 1e6:.0f} MB, {order})", flush=True)
+                work = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+                try:
+                    if args.profile and not rows:
+                        profile(source, work, args.top)
+                    ceiling_s = plain_pass(source)
+                    stats = run_child(source, work, args.workers)
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+                rate = stats["records"] / stats["replay_s"]
+                ceiling = stats["records"] / ceiling_s
+                row = {"events": events, "order": order, "rate": rate, "ratio": rate / ceiling, "ceiling": ceiling,
+                       **stats}  # fmt: skip
+                rows.append(row)
+                _print_run(row)
+        _print_table(rows)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _print_run(row: dict[str, Any]) -> None:
+    print(f"\n{row['events']:,} events, {row['order']}: {row['records']:,} records, {row['users']:,} users")
+    print(f"  replay          {row['replay_s']:.1f} s  ({row['rate']:,.0f} events/s)")
+    print(f"  orjson + dict   {row['ceiling']:,.0f} lines/s; replay is {row['ratio']:.3f} of it")
+    print(f"  reports         {row['reports_s']:.2f} s  ({row['roi_rows']:,} ROI rows)")
+    print(f"  rows written    {row['rows_written']:,}")
+    print(f"  peak RSS        {row['peak_rss_mb']:,.0f} MB all processes, {row['peak_one_mb']:,.0f} MB the largest")
+    print("  where the time goes (seconds; 'all workers' sums the workers' task time):")
+    for name, seconds in row["timings"].items():
+        print(f"    {name:<42} {seconds:7.1f}")
+    sys.stdout.flush()
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    print("\n| events | order | events/s | ratio to orjson+dict | peak RSS (all / largest) | rows written | s/M events |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        per_m = r["replay_s"] / r["records"] * 1e6
+        print(
+            f"| {r['events']:,} | {r['order']} | {r['rate']:,.0f} | {r['ratio']:.3f} | "
+            f"{r['peak_rss_mb']:,.0f} / {r['peak_one_mb']:,.0f} MB | {r['rows_written']:,} | {per_m:.1f} |"
+        )
+    by_order: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_order.setdefault(r["order"], []).append(r)
+    for order, runs in by_order.items():
+        runs.sort(key=lambda r: r["records"])
+        for small, large in zip(runs, runs[1:], strict=False):
+            growth = (large["replay_s"] / large["records"]) / (small["replay_s"] / small["records"])
+            print(f"{order}: time per event at {large['records'] / small['records']:.1f}x the data is {growth:.2f}x")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -34,7 +35,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -53,7 +54,9 @@ from sinks.writer import ClickHouseSink
 
 Alive = Callable[[Iterator[tuple[str, "Done"]]], Iterator[tuple[str, "Done"]]]
 PARALLEL_FROM = 10_000  # events: below, starting worker processes costs more than it saves
-BUCKET_EVENTS = 150_000  # input events per bucket: about 150 MB of one stage's state at most
+BUCKET_EVENTS = 80_000  # input events per bucket: what one stage pass holds (state and records) stays near 100 MB
+ROUTE_BATCH = 10_000  # records per pass-0 task
+FLUSH_ROWS = 500_000  # rows per insert
 _ODD = "facts"  # rows that JSON cannot carry (bytes that are not UTF-8): sent as fact lines, written natively
 
 
@@ -68,6 +71,7 @@ class PassStats:
     rows_written: int = 0
     buckets: int = 0
     workers: int = 1
+    peak_task_mb: float = 0.0  # the largest process's peak while it ran a task (the parent's when no workers)
     timings: dict[str, float] = field(default_factory=dict)
 
     def add_time(self, part: str, seconds: float) -> None:
@@ -122,6 +126,15 @@ class Spill:
         dirs.append(base / f"b{bucket}")
         return [f for d in dirs if d.is_dir() for f in sorted(d.iterdir())]
 
+    def make(self, buckets: int | None = None) -> None:
+        """Create every directory files go to: shards and broadcasts, or with ``buckets``, the buckets."""
+        (self.root / "rows").mkdir(parents=True, exist_ok=True)
+        for topic in PASSES:
+            base = self.root / "in" / topic
+            names = ["all", *(f"s{s}" for s in range(SHARDS))] if buckets is None else [f"b{b}" for b in range(buckets)]
+            for name in names:
+                (base / name).mkdir(parents=True, exist_ok=True)
+
     def rows_file(self, producer: str, table: str) -> Path:
         return self.root / "rows" / f"{producer}.{table}.jsonl"
 
@@ -137,13 +150,40 @@ class Done:
     duplicates: int = 0
     seconds: float = 0.0
     keys: int = 0
+    peak_mb: float = 0.0  # the process's peak resident memory so far
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _append(path: Path, lines: list[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as handle:
+    """Append ``lines`` to a file whose directory exists (``Spill.make``)."""
+    with open(path, "ab") as handle:
         handle.write(b"\n".join(lines))
         handle.write(b"\n")
+
+
+_open: dict[Path, BinaryIO] = {}  # pass 0's spill files, kept open by the process writing them
+
+
+def _append_kept(path: Path, lines: list[bytes]) -> None:
+    """``_append`` to a file this process keeps open (flushed by ``_flush_kept`` before a task returns)."""
+    handle = _open.get(path)
+    if handle is None:
+        handle = _open[path] = open(path, "ab")  # noqa: SIM115 - closed by close_kept
+    handle.write(b"\n".join(lines))
+    handle.write(b"\n")
+
+
+def _flush_kept() -> None:
+    for handle in _open.values():
+        handle.flush()
+
+
+def close_kept() -> None:
+    while _open:
+        _open.popitem()[1].close()
 
 
 def _write_rows(spill: Spill, producer: str, facts: Iterable[Fact], log_events: bool) -> list[tuple[str, str, int]]:
@@ -183,6 +223,7 @@ _context: dict[str, Any] = {}
 
 def setup(policy: Policy, root: str, log_events: bool) -> None:
     """Worker initializer (and the parent's, when it runs tasks itself)."""
+    close_kept()
     _context.update(policy=policy, spill=Spill(Path(root)), log_events=log_events, router=Router(policy))
     # The stages allocate millions of small acyclic objects and keep most of them for the
     # length of a task: the collector would rescan them constantly (load_tests/bench_replay.py).
@@ -192,6 +233,14 @@ def setup(policy: Policy, root: str, log_events: bool) -> None:
 def route_task(index: int, records: list[Record]) -> Done:
     """Pass 0 over one batch: the event log and rejections to a rows file, stage records to their shards."""
     started = time.perf_counter()
+    gc.disable()  # a batch's objects are acyclic and gone at its end: no collector passes over them
+    try:
+        return _route(index, records, started)
+    finally:
+        gc.enable()
+
+
+def _route(index: int, records: list[Record], started: float) -> Done:
     spill: Spill = _context["spill"]
     router: Router = _context["router"]
     facts, emits = router.route(records)
@@ -200,11 +249,12 @@ def route_task(index: int, records: list[Record]) -> Done:
     producer = f"r{os.getpid()}"
     for (topic, shard), lines in by_place.items():
         path = spill.broadcast_file(topic, producer) if shard < 0 else spill.shard_file(topic, shard, producer)
-        _append(path, lines)
+        _append_kept(path, lines)
+    _flush_kept()  # the stage passes read these files from other processes
     events = sum(1 for f in facts if f.kind == "event")
     rejected = len(facts) - events
     rows = _write_rows(spill, f"r{index}", facts, _context["log_events"])
-    return Done(rows, len(records), events, rejected, seconds=time.perf_counter() - started)
+    return Done(rows, len(records), events, rejected, seconds=time.perf_counter() - started, peak_mb=_peak_mb())
 
 
 def _file_emits(emits: list[Emit], buckets: int | None) -> dict[tuple[str, int], list[bytes]]:
@@ -258,20 +308,26 @@ def stage_task(topic: str, bucket: int, buckets: int) -> Done:
         del facts
     finally:
         gc.enable()
-    return Done(rows, duplicates=duplicates, keys=keys, seconds=time.perf_counter() - started)
+    return Done(rows, duplicates=duplicates, keys=keys, seconds=time.perf_counter() - started, peak_mb=_peak_mb())
 
 
 # --------------------------------------------------------------------------- the parent
 
 
 class Inserter:
-    """Writes rows files into the sink's tables: by the engine's own file reader when embedded."""
+    """Writes rows files into the sink's tables, in large inserts: by the engine's own file reader when embedded.
 
-    def __init__(self, sink: ClickHouseSink) -> None:
+    Rows files of several tasks are concatenated (in the order they come) into
+    one file per table until it holds ``FLUSH_ROWS`` rows: one insert, one part.
+    """
+
+    def __init__(self, sink: ClickHouseSink, root: Path) -> None:
         self.sink = sink
         self.embedded = type(sink.client).__name__ == "ChdbClient"
+        self.root = root / "rows"
         self.rows = 0
         self.seconds = 0.0
+        self._held: dict[str, int] = {}
 
     def insert(self, rows: list[tuple[str, str, int]]) -> None:
         started = time.perf_counter()
@@ -279,13 +335,30 @@ class Inserter:
             if kind == _ODD:
                 with open(path, "rb") as handle:
                     self.rows += self.sink.write_facts(fact_wire.decode(line.rstrip(b"\n")) for line in handle)
-            elif kind == "event" and not self.sink.log_events:
-                continue
-            else:
-                self._insert_file(kind, path)
-                self.rows += count
+            elif kind != "event" or self.sink.log_events:
+                with open(path, "rb") as source, open(self._pending(kind), "ab") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+                self._held[kind] = self._held.get(kind, 0) + count
+                if self._held[kind] >= FLUSH_ROWS:
+                    self._flush(kind)
             os.unlink(path)
         self.seconds += time.perf_counter() - started
+
+    def flush(self) -> None:
+        started = time.perf_counter()
+        for kind in list(TABLES):  # the event log last, as the sink writes it
+            if self._held.get(kind):
+                self._flush(kind)
+        self.seconds += time.perf_counter() - started
+
+    def _pending(self, kind: str) -> Path:
+        return self.root / f"pending.{kind}.jsonl"
+
+    def _flush(self, kind: str) -> None:
+        path = self._pending(kind)
+        self._insert_file(kind, str(path))
+        self.rows += self._held.pop(kind)
+        path.unlink()
 
     def _insert_file(self, kind: str, path: str) -> None:
         table = TABLES[kind]
@@ -369,20 +442,25 @@ def run_passes(
     stats = PassStats(workers=workers or workers_wanted())
     thresholds = gc.get_threshold()
     root = spill_root()
+    Spill(root).make()
     runner = _Runner(stats.workers, (policy, str(root), sink.log_events))
-    inserter = Inserter(sink)
+    inserter = Inserter(sink, root)
     failed = True
     try:
         started = time.perf_counter()
         _pass0(runner, inserter, batches, stats, advance)
+        inserter.flush()
         stats.add_time("pass 0 (read, decode, route, spill)", time.perf_counter() - started)
+        close_kept()  # this process's, when it routed a batch itself
         stats.buckets = choose_buckets(stats.events, per_bucket or bucket_events(), stats.workers)
+        Spill(root).make(stats.buckets)
         if stats.buckets > 1 and stats.events >= PARALLEL_FROM:
             runner.start()  # buckets side by side (a pass 0 of one batch ran here)
         _stage_passes(runner, inserter, stats, alive)
         failed = False
     finally:
         runner.close(failed)
+        close_kept()
         shutil.rmtree(root, ignore_errors=True)
         gc.set_threshold(*thresholds)
     stats.rows_written = inserter.rows
@@ -411,12 +489,16 @@ def _pass0(
         stats.events += done.events
         stats.rejected += done.rejected
         stats.add_time("  of which routing (all workers)", done.seconds)
+        stats.peak_task_mb = max(stats.peak_task_mb, done.peak_mb)
         advance(done.records)
 
-    for index, batch in enumerate(_chain(first, following, iterator)):
-        window.append(runner.submit(route_task, index, batch))
-        while len(window) > runner.workers:  # bounded: at most a batch per worker in flight
-            finish(window.popleft())
+    index = 0
+    for batch in _chain(first, following, iterator):
+        for start in range(0, len(batch), ROUTE_BATCH):  # small tasks: less held per worker, even sharing
+            window.append(runner.submit(route_task, index, batch[start : start + ROUTE_BATCH]))
+            index += 1
+            while len(window) > 2 * runner.workers:  # bounded: two tasks per worker in flight
+                finish(window.popleft())
     while window:
         finish(window.popleft())
 
@@ -434,7 +516,9 @@ def _stage_passes(runner: _Runner, inserter: Inserter, stats: PassStats, alive: 
     for topic, done in alive(_stage_results(runner, stats.buckets)):
         inserter.insert(done.rows)
         stats.duplicates += done.duplicates
+        stats.peak_task_mb = max(stats.peak_task_mb, done.peak_mb)
         stats.add_time(f"  of which {topic.removeprefix('stage.')} (all workers)", done.seconds)
+    inserter.flush()
     stats.events -= stats.duplicates
     stats.add_time("stage passes", time.perf_counter() - started)
 
