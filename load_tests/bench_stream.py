@@ -45,7 +45,7 @@ process are counted from the copy's start.
 Memory: a worker's buffers count Kafka messages (``REELROI_KAFKA_BATCH_MAX``,
 20,000, for ``noack_take`` and faust's stream buffer), and a batched message
 holds up to 1,000 lines, so a worker holds its whole backlog: about 3 GB at
-300k events, 9.5 GB at 1M on this machine. The default sizes (1M, and 2M of
+300k events, 9.5-12 GB at 1M on this machine. The default sizes (1M, and 2M of
 takeover history over two workers) need that much free memory.
 
 The machine's other load is printed per drain (all CPU on the machine minus
