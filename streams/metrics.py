@@ -31,29 +31,28 @@ PIPELINE_PATH = "/metrics"
 BUSINESS_PATH = "/metrics/business"
 BUSINESS = CollectorRegistry(auto_describe=True)  # never served without the token
 
-# Nothing sets these since the stages replaced the faust leader (the stages' own metrics are in
-# streams/stage_metrics.py, the sink's in streams/sink_stage.py); rules and dashboards still read them.
-CONSUMED = Counter("reelroi_events_consumed", "Kafka records taken into intake, by topic family", ["family"])
+# Set by the router and the stages (streams/stages.py) and by the sink (streams/sink_stage.py);
+# the stages' own figures are in streams/stage_metrics.py.
+CONSUMED = Counter("reelroi_events_consumed", "Kafka records taken by the router, by topic family", ["family"])
 PROCESSED = Counter(
-    "reelroi_events_processed", "Records through the engine (first copies and rejected lines), by event type", ["type"]
+    "reelroi_events_processed", "Records decoded by the router (events and rejected lines), by event type", ["type"]
 )
 REJECTED = Counter("reelroi_events_rejected", "Rejections as they are decided, by reason", ["reason"])
 DUPLICATES = Counter("reelroi_duplicates", "Ignored copies, by event_id or by order_id", ["kind"])
 BATCH_SIZE = Histogram(
-    "reelroi_batch_size", "Records per attribution batch", buckets=(10, 100, 500, 1000, 5000, 10_000, 20_000, 50_000)
+    "reelroi_batch_size", "Records per router batch", buckets=(10, 100, 500, 1000, 5000, 10_000, 20_000, 50_000)
 )
 BATCH_SECONDS = Histogram(
     "reelroi_batch_seconds",
-    "Engine and ClickHouse time per attribution batch",
+    "Frame, decode, route and deliver time per router batch",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
 FRESHNESS = Histogram(
     "reelroi_freshness_seconds",
-    "From an event's Kafka append to its facts being written to ClickHouse",
+    "From an input record's Kafka append to its facts written to ClickHouse (sink, per facts message)",
     buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900),
 )
-ENGINE_STATE = Gauge("reelroi_engine_state", "Engine state size (leader only)", ["kind"])
-LAST_BATCH = Gauge("reelroi_last_batch_timestamp_seconds", "Unix time of the last attribution batch written")
+LAST_BATCH = Gauge("reelroi_last_batch_timestamp_seconds", "Unix time of the sink's last write of facts")
 
 LAG = Gauge("reelroi_consumer_lag", "Records behind the partition's high watermark", ["topic", "partition"])
 SINK_SECONDS = Histogram(

@@ -36,6 +36,7 @@ from streams import metrics
 from streams.codecs import install as install_codecs
 from streams.codecs import undecodable
 from streams.kafka_settings import KafkaSettings
+from streams.stage_metrics import born_at, observe_lag
 from streams.topics import FACTS_TOPIC, topic_name
 
 log = logging.getLogger("reelroi.sink")
@@ -189,8 +190,6 @@ def build_sink_app(
     )
     source = app.topic(facts_topic(kafka.topic_prefix), value_type=bytes, key_type=bytes, partitions=kafka.partitions)
 
-    consumed: dict[tuple[str, int], int] = {}  # next offset to write, per partition
-
     @app.agent(source, concurrency=1)
     async def write_facts(stream: faust.StreamT[bytes]) -> None:
         backoff = Backoff()
@@ -199,31 +198,19 @@ def build_sink_app(
             started = time.perf_counter()
             facts = await asyncio.to_thread(decode_messages, [e.message for e in events])
             await write_until_written(sink, facts, backoff, client_lock)
+            written = time.time()
             for event in events:
                 await stream.ack(event)  # event.ack(), and faust's sensors told
-                m = event.message
-                consumed[(m.topic, m.partition)] = max(consumed.get((m.topic, m.partition), 0), m.offset + 1)
+                born = born_at(event.message)
+                if born is not None:  # from the input record's append to its facts in ClickHouse
+                    metrics.FRESHNESS.observe(max(0.0, written - born))
+            metrics.LAST_BATCH.set(written)
             BATCH_SECONDS.observe(time.perf_counter() - started)
-
-    lag_labels: set[tuple[str, str]] = set()
 
     @app.timer(interval=2.0)  # type: ignore[untyped-decorator]
     async def observe() -> None:
-        """Consumer lag of the facts partitions this sink holds (``reelroi_consumer_lag``)."""
-        held = set()
-        for tp in app.consumer.assignment():
-            highwater = app.consumer.highwater(tp)
-            if highwater is None:
-                continue
-            position = consumed.get((tp.topic, tp.partition))
-            if position is None:
-                position = await app.consumer.position(tp) or 0
-            metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
-            held.add((tp.topic, str(tp.partition)))
-        for labels in lag_labels - held:  # partitions that moved to another sink
-            metrics.LAG.remove(*labels)
-        lag_labels.clear()
-        lag_labels.update(held)
+        """Consumer lag of the facts partitions this sink holds (``reelroi_consumer_lag``, as ``reelroi lag``)."""
+        await observe_lag(app, f"{kafka.group}-sink")
 
     return app
 

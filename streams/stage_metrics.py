@@ -10,6 +10,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
+from schemas.events import EVENT_TYPES
 from streams import metrics as _pipeline_metrics
 
 _SECONDS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
@@ -70,3 +71,31 @@ async def observe_lag(app: Any, group: str) -> None:
     for labels in _lag_labels.get(group, set()) - held:
         LAG.remove(group, *labels)
     _lag_labels[group] = held
+
+
+_KNOWN_TYPES = frozenset(EVENT_TYPES)
+
+
+def event_type(kind: str) -> str:
+    """A label from a closed set: an event type, or ``unknown`` (a rejected line's type is whatever it said)."""
+    return kind if kind in _KNOWN_TYPES else "unknown"
+
+
+BORN_HEADER = "reelroi-born"  # on every internal message: when its oldest input record reached Kafka (ms)
+
+
+def born_at(message: Any) -> float | None:
+    """When the oldest input record behind ``message`` was appended to Kafka (seconds), if it says."""
+    for name, value in getattr(message, "headers", None) or ():
+        if name == BORN_HEADER:
+            try:
+                return int(bytes(value)) / 1000
+            except ValueError:
+                return None
+    return None
+
+
+def born_of(messages: Any) -> float | None:
+    """The oldest origin of a batch: each message's ``born_at``, else its own Kafka timestamp."""
+    found = [b if (b := born_at(m)) is not None else m.timestamp for m in messages if m.timestamp or born_at(m)]
+    return min(found) if found else None

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,7 @@ from attribution.stages.records import BROADCAST, POSTBACK, ClockIn, Emit
 from attribution.stages.router import Router
 from schemas.decode import INVALID_JSON, Invalid
 from schemas.framing import DEFAULT_MAX_LINE_BYTES, Record, frame_message
+from streams import metrics
 from streams import stage_metrics as sm
 from streams.checkpoints import CheckpointStore
 from streams.codecs import undecodable
@@ -90,6 +92,7 @@ class Outbox:
         self.app, self.prefix, self.counts = app, prefix, counts
         self._lines: dict[tuple[str, int], list[bytes]] = {}
         self._facts_topic = topic_name(prefix, FACTS_TOPIC)
+        self.born: float | None = None  # when the oldest input behind the pending lines reached Kafka
 
     def emits(self, emits: list[Emit]) -> None:
         for emit in emits:
@@ -121,12 +124,13 @@ class Outbox:
         a record they have, by position of the first, or by its origin).
         """
         delay = 0.0
+        headers = None if self.born is None else [(sm.BORN_HEADER, str(int(self.born * 1000)).encode())]
         while self._lines:
             try:
                 futures = []
                 for (topic, p), lines in self._lines.items():
                     for value in _chunks(lines):
-                        futures.append(await self.app.producer.send(topic, None, value, p, None, None))
+                        futures.append(await self.app.producer.send(topic, None, value, p, None, headers))
                 await asyncio.gather(*futures)
                 self._lines = {}
             except (KafkaError, ProducerSendError, AssertionError, OSError) as exc:  # broker away or refusing
@@ -134,6 +138,7 @@ class Outbox:
                 sm.SEND_FAILURES.inc()
                 log.error("sending stage outputs failed, retrying in %.1fs: %r", delay, exc)
                 await asyncio.sleep(delay)
+        self.born = None
 
 
 def _chunks(lines: list[bytes]) -> list[bytes]:
@@ -231,6 +236,7 @@ class StageRunner:
             held.next = position(message.offset + 1, 0)
             held.applied_at = time.monotonic()
             facts, emits = held.stage.flush()
+            count_decided(facts)
             outbox.facts(facts, message.partition)
             outbox.emits(emits)
             sm.RECORDS.labels(self.name).inc()
@@ -268,6 +274,27 @@ class StageRunner:
         held.saved_at = time.monotonic()
         events, held.unacked = held.unacked, []
         return events
+
+
+def count_routed(events: list[Any], facts: list[Fact], prefix: str) -> None:
+    """Pipeline counters for a router batch: records per family, events and rejected lines per type."""
+    for topic, n in Counter(e.message.topic for e in events).items():
+        metrics.CONSUMED.labels(topic.removeprefix(prefix)).inc(n)
+    for fact in facts:
+        if fact.kind == "event":
+            metrics.PROCESSED.labels(sm.event_type(fact.row.type)).inc()
+        elif fact.kind == "rejection":
+            metrics.PROCESSED.labels(sm.event_type(fact.row.type)).inc()
+            metrics.REJECTED.labels(fact.row.reason).inc()
+
+
+def count_decided(facts: list[Fact]) -> None:
+    """Rejections decided late and duplicates, as a stage finds them (a re-read after a move counts again)."""
+    for fact in facts:
+        if fact.kind == "rejection" and fact.row.active:
+            metrics.REJECTED.labels(fact.row.reason).inc()
+        elif fact.kind == "duplicate" and fact.row.active:
+            metrics.DUPLICATES.labels(fact.row.kind).inc()
 
 
 def frame_events(events: list[Any], max_line: int) -> list[Record]:
@@ -313,11 +340,16 @@ def build_stages(
     async def route(stream: faust.StreamT[bytes]) -> None:
         outbox = Outbox(app, prefix, counts)
         async for events in stream.noack_take(batch_max, within=within_s):  # type: ignore[attr-defined]
+            started = time.perf_counter()
             records = frame_events(events, max_line)
             facts, emits = await asyncio.to_thread(router.route, records)
             outbox.facts(facts, events[0].message.partition)
             outbox.emits(emits)
+            outbox.born = sm.born_of(e.message for e in events)
             await outbox.deliver()
+            count_routed(events, facts, prefix)
+            metrics.BATCH_SIZE.observe(len(records))
+            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             for fact in facts:
                 if fact.kind == "rejection":
                     r = fact.row
@@ -368,6 +400,7 @@ def _stage_agent(
             live = [e for e in events if e.message.tp in assigned]  # a revoked partition's buffered records wait
             started = time.perf_counter()
             async with runner.lock:
+                outbox.born = sm.born_of(e.message for e in live)
                 await asyncio.to_thread(runner.apply, live, outbox)
                 await outbox.deliver()
                 await _checkpoint(runner, stream, everything=False)

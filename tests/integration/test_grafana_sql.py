@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = json.loads((ROOT / "infra/grafana/dashboards/history.json").read_text())
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 EXAMPLE = ROOT / "tests/data/spec_example.jsonl"
-TZ = COMPOSE["x-reelroi-env"]["REELROI_TZ"]
+TZ = COMPOSE["x-policy-env"]["REELROI_TZ"]  # the zone every service reports in
 # the dashboard's range around the worked example (its events fall on 2026-11-01..03)
 MACROS = {
     "$__fromTime": f"toDateTime64('2026-10-01 00:00:00', 3, '{TZ}')",
