@@ -61,7 +61,7 @@ def add_stream_commands(sub: Any, env: ReelroiSettings) -> None:
         "its own version, acking only what was written; a failed write is retried for ever. With the embedded "
         "chdb (the default --db) exactly one sink runs, and it alone opens the directory: stop it to read reports "
         "from that directory. With a ClickHouse server any number may run. Batches: REELROI_SINK_BATCH_MESSAGES "
-        "(default 500 messages), REELROI_SINK_BATCH_WITHIN_S (default 1). It saves the policy options as the "
+        "(default 64 messages), REELROI_SINK_BATCH_WITHIN_S (default 1). It saves the policy options as the "
         "database's settings (the reports' windows), and runs the business watcher (REELROI_WATCH_*) on the "
         "database it owns.",
     )

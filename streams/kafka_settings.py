@@ -16,6 +16,8 @@ class KafkaSettings(BaseSettings):
     topic_prefix: str = "reelroi."
     group: str = "reelroi-attribution"
     partitions: int = 6
-    batch_max: int = 20_000
-    batch_within_s: float = 0.5
+    # Kafka messages per agent batch: a batched message holds up to 1,000 lines, so this bounds
+    # a batch (and a worker's buffers) at about 256k events, or 256 single-event messages
+    batch_max: int = 256
+    batch_within_s: float = 0.2  # per hop: the router, each stage, then the sink
     rebalance_timeout_s: float = 6.0

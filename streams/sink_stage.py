@@ -62,7 +62,7 @@ class SinkSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REELROI_SINK_", extra="ignore")
 
-    batch_messages: int = 500
+    batch_messages: int = 64  # a facts message holds up to ~1 MiB of lines
     batch_within_s: float = 1.0
 
 
@@ -177,7 +177,7 @@ def build_sink_app(
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=max(1024, settings.batch_messages),
+        stream_buffer_maxsize=max(64, 2 * settings.batch_messages),  # per partition, in messages
         consumer_max_fetch_size=16 * 1024 * 1024,
         broker_max_poll_records=settings.batch_messages,
         # as in streams/stage_worker.py: Tansu completes a join only when the rebalance timeout allows

@@ -48,7 +48,7 @@ def faust_app(settings: KafkaSettings, app_id: str, buffer: int) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=max(4096, buffer),
+        stream_buffer_maxsize=max(64, 2 * buffer),  # per partition, in messages (a batch holds many lines)
         consumer_max_fetch_size=16 * 1024 * 1024,
         broker_max_poll_records=buffer,
         producer_linger=0.005,

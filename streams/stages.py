@@ -93,6 +93,7 @@ class Outbox:
         self._lines: dict[tuple[str, int], list[bytes]] = {}
         self._facts_topic = topic_name(prefix, FACTS_TOPIC)
         self.born: float | None = None  # when the oldest input behind the pending lines reached Kafka
+        self._partitions: dict[tuple[str, int], int] = {}
 
     def emits(self, emits: list[Emit]) -> None:
         for emit in emits:
@@ -105,8 +106,17 @@ class Outbox:
             elif emit.partition is not None:
                 self._lines.setdefault((topic, emit.partition), []).append(line)
             else:
-                p = partition_of(emit.record.route.encode("utf-8", "surrogatepass"), n)
-                self._lines.setdefault((topic, p), []).append(line)
+                self._lines.setdefault((topic, self._partition(emit.record.route, n)), []).append(line)
+
+    def _partition(self, route: str, n: int) -> int:
+        """``partition_of`` (kafka-python's murmur2, pure Python) remembered per key: keys repeat a lot."""
+        cache = self._partitions
+        found = cache.get((route, n))
+        if found is None:
+            if len(cache) > 500_000:
+                cache.clear()
+            found = cache[(route, n)] = partition_of(route.encode("utf-8", "surrogatepass"), n)
+        return found
 
     def facts(self, facts: list[Fact], partition: int) -> None:
         if facts:
@@ -371,12 +381,24 @@ def build_stages(
         tick_s = postbacks.postback_tick_s if postbacks is not None and stage_topic == POSTBACK else None
         _stage_agent(app, topic, runner, prefix, counts, batch_max, within_s, on_batch, tick_s)
 
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    revoked_now: set[Any] = set()
+
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
-        for tp in revoked:
+        """Noted, not yet dropped: an eager rebalance revokes everything and hands most of it straight back."""
+        revoked_now.update(revoked)
+
+    async def on_assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
+        """Drop the state of partitions revoked and not handed back. One handed back in the same rebalance
+        kept its state: nobody else can have held it in between (its tail is re-read from the committed
+        offset and skipped below what the state covers)."""
+        for tp in revoked_now - set(assigned):
             runner = runners.get(tp.topic.removeprefix(prefix))
             if runner is not None:
                 runner.drop(tp.partition)
+        revoked_now.clear()
+
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
     return runners
 
