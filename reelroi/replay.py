@@ -18,7 +18,7 @@ from sinks.connection import command
 from sinks.writer import ALL_TABLES, DERIVED_TABLES, ClickHouseSink
 
 # What each rebuild replaces. The settings go with the data: they record the
-# policy it was built with. Tokens, migrations and attributor epochs stay.
+# policy it was built with. Tokens, migrations and the postback ledger stay.
 REPLAY_TABLES = (*ALL_TABLES, "settings")
 REATTRIBUTE_TABLES = (*DERIVED_TABLES, "settings")
 
