@@ -13,8 +13,9 @@ from reelroi.cli import build_parser
 from reelroi.settings import ClickHouseSettings, ReelroiSettings
 from streams.kafka_settings import KafkaSettings
 from streams.metrics import MetricsSettings
+from streams.postback_sender import PostbackSettings as SenderSettings
 from streams.sink_stage import SinkSettings
-from streams.stages import StageSettings
+from streams.stages import PostbackSettings, StageSettings
 from streams.watcher import WatchSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,11 +27,12 @@ REELROI_SERVICES = {name: s for name, s in SERVICES.items() if s.get("build") ==
 def known_variables() -> set[str]:
     names = set()
     for cls in (ReelroiSettings, ClickHouseSettings, KafkaSettings, MetricsSettings, WatchSettings, StageSettings,
-                SinkSettings):  # fmt: skip
+                SinkSettings, PostbackSettings, SenderSettings):  # fmt: skip
         prefix = cls.model_config["env_prefix"]
         names |= {(prefix + field).upper() for field in cls.model_fields}
     # read by the CLI itself (reelroi/cli_stream.py, reelroi/cli.py)
-    return names | {"REELROI_HOST", "REELROI_PORT", "REELROI_LOG_LEVEL", "REELROI_SINK_METRICS_PORT"}
+    return names | {"REELROI_HOST", "REELROI_PORT", "REELROI_LOG_LEVEL", "REELROI_SINK_METRICS_PORT",
+                    "REELROI_POSTBACK_METRICS_PORT"}  # fmt: skip
 
 
 def test_every_reelroi_variable_is_one_reelroi_reads() -> None:
