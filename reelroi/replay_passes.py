@@ -22,6 +22,7 @@ $TMPDIR) and are removed at the end, on any failure and on Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
@@ -39,6 +40,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from attribution.errors import SinkError
 from attribution.outputs import EVENT_ID_DUPLICATE
 from attribution.policy import Policy
 from attribution.stages import facts as fact_wire
@@ -56,7 +58,9 @@ Alive = Callable[[Iterator[tuple[str, "Done"]]], Iterator[tuple[str, "Done"]]]
 PARALLEL_FROM = 10_000  # events: below, starting worker processes costs more than it saves
 BUCKET_EVENTS = 80_000  # input events per bucket: what one stage pass holds (state and records) stays near 100 MB
 ROUTE_BATCH = 10_000  # records per pass-0 task
-FLUSH_ROWS = 500_000  # rows per insert
+# Rows per insert: the embedded engine's memory while it takes one grows with it (a 500k-row block of
+# the event log held ~500 MB more than a 100k one), and it lives in this process.
+FLUSH_ROWS = 100_000
 _ODD = "facts"  # rows that JSON cannot carry (bytes that are not UTF-8): sent as fact lines, written natively
 
 
@@ -368,6 +372,11 @@ class Inserter:
         self._insert_file(kind, str(path))
         self.rows += self._held.pop(kind)
         path.unlink()
+        if self.embedded:
+            # the engine's allocator keeps what an insert freed; hand it back, or the parent's RSS
+            # ratchets up by a block's worth with every table
+            with contextlib.suppress(SinkError):
+                command(self.sink.client, "SYSTEM JEMALLOC PURGE")
 
     def _insert_file(self, kind: str, path: str) -> None:
         table = TABLES[kind]
