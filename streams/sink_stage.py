@@ -33,10 +33,10 @@ from attribution.errors import SinkError
 from attribution.stages.facts import Fact, decode
 from sinks.writer import ClickHouseSink
 from streams import metrics
-from streams.codecs import install as install_codecs
 from streams.codecs import undecodable
 from streams.kafka_settings import KafkaSettings
 from streams.stage_metrics import born_at, observe_lag
+from streams.stage_worker import faust_app
 from streams.topics import FACTS_TOPIC, topic_name
 
 log = logging.getLogger("reelroi.sink")
@@ -164,30 +164,8 @@ def build_sink_app(
     """
     settings = settings or SinkSettings()
     client_lock = lock or threading.Lock()
-    install_codecs()  # a compressed batch is decoded, and one no codec can decode is skipped, not a crash
-    app = faust.App(
-        f"{kafka.group}-sink",
-        broker=f"kafka://{kafka.bootstrap}",
-        value_serializer="raw",
-        key_serializer="raw",
-        store="memory://",
-        web_enabled=False,
-        topic_partitions=kafka.partitions,
-        topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=1000,
-        broker_commit_interval=1.0,
-        stream_buffer_maxsize=max(64, 2 * settings.batch_messages),  # per partition, in messages
-        consumer_max_fetch_size=16 * 1024 * 1024,
-        broker_max_poll_records=settings.batch_messages,
-        # as in streams/stage_worker.py: Tansu completes a join only when the rebalance timeout allows
-        broker_rebalance_timeout=kafka.rebalance_timeout_s,
-        broker_session_timeout=kafka.rebalance_timeout_s,
-        broker_heartbeat_interval=1.0,
-        # a batch retrying a failing write is never acked; faust must not wait for it at a
-        # rebalance or on SIGTERM. What is not acked is read again and rewritten, harmlessly.
-        stream_wait_empty=False,
-    )
+    # the settings every reelroi consumer uses (codecs installed: an undecodable batch is skipped, not a crash)
+    app = faust_app(kafka, f"{kafka.group}-sink", settings.batch_messages)
     source = app.topic(facts_topic(kafka.topic_prefix), value_type=bytes, key_type=bytes, partitions=kafka.partitions)
 
     @app.agent(source, concurrency=1)
