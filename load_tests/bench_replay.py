@@ -20,13 +20,13 @@ stage passes vs sink inserts by function).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,9 @@ def profile(source: Path, work: Path, top: int) -> None:
     )
     stats = pstats.Stats(str(work / "replay.prof"))
     print("cProfile, one process, by cumulative time (the parts):")
-    stats.sort_stats("cumulative").print_stats(r"route_task|stage_task|Inserter.insert|read_records|_write_rows|run_passes")
+    stats.sort_stats("cumulative").print_stats(
+        r"route_task|stage_task|Inserter.insert|read_records|_write_rows|run_passes"
+    )
     print(f"cProfile, top {top} by own time:")
     stats.sort_stats("tottime").print_stats(top)
 
@@ -182,7 +184,9 @@ def main() -> None:
             for order in args.order:
                 source = base / f"events-{events}-{order}.jsonl"
                 if not source.exists():
-                    lines = generate_file(source, events, args.days, args.duplicate_share, order == "shuffled", args.seed)
+                    lines = generate_file(
+                        source, events, args.days, args.duplicate_share, order == "shuffled", args.seed
+                    )
                     print(f"generated {lines:,} lines ({source.stat().st_size / 1e6:.0f} MB, {order})", flush=True)
                 work = Path(tempfile.mkdtemp(prefix="run-", dir=base))
                 try:
@@ -217,23 +221,37 @@ def _print_run(row: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def _cpu_per_event(row: dict[str, Any]) -> float:
+    """The workers' CPU time per event (a busy machine stretches wall time much more than this)."""
+    cpu = sum(v for k, v in row["timings"].items() if "(cpu" in k)
+    return cpu / row["records"] * 1e6
+
+
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    print("\n| events | order | events/s | ratio to orjson+dict | peak RSS (all / largest) | rows written | s/M events |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    print(
+        "\n| events | order | events/s | ratio to orjson+dict | peak RSS (all / largest) | rows written "
+        "| s/M events | worker CPU µs/event |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         per_m = r["replay_s"] / r["records"] * 1e6
         print(
             f"| {r['events']:,} | {r['order']} | {r['rate']:,.0f} | {r['ratio']:.3f} | "
-            f"{r['peak_rss_mb']:,.0f} / {r['peak_one_mb']:,.0f} MB | {r['rows_written']:,} | {per_m:.1f} |"
+            f"{r['peak_rss_mb']:,.0f} / {r['peak_one_mb']:,.0f} MB | {r['rows_written']:,} | {per_m:.1f} "
+            f"| {_cpu_per_event(r):.1f} |"
         )
     by_order: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_order.setdefault(r["order"], []).append(r)
     for order, runs in by_order.items():
         runs.sort(key=lambda r: r["records"])
-        for small, large in zip(runs, runs[1:], strict=False):
+        for small, large in itertools.pairwise(runs):
             growth = (large["replay_s"] / large["records"]) / (small["replay_s"] / small["records"])
-            print(f"{order}: time per event at {large['records'] / small['records']:.1f}x the data is {growth:.2f}x")
+            cpu = _cpu_per_event(large) / _cpu_per_event(small)
+            print(
+                f"{order}: time per event at {large['records'] / small['records']:.1f}x the data is {growth:.2f}x "
+                f"(wall), {cpu:.2f}x (workers' CPU)"
+            )
 
 
 if __name__ == "__main__":

@@ -418,9 +418,6 @@ class _Runner:
         self.pool: ProcessPoolExecutor | None = None
         setup(*init)
 
-    def parallel(self) -> bool:
-        return self.workers > 1
-
     def start(self) -> None:
         if self.pool is None and self.workers > 1:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=setup,
