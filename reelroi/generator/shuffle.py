@@ -30,8 +30,8 @@ def shuffled(lines: Iterable[bytes], seed: int = 0, spools: int = 64, directory:
                 handle.close()
         for i in range(spools):
             path = work / f"{i}.lines"
-            with path.open("rb") as handle:
-                held = handle.readlines()
+            with path.open("rb") as spool:
+                held = spool.readlines()
             path.unlink()
             rng.shuffle(held)
             yield from held
