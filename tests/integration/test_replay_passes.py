@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 from attribution import testing as kit
 from attribution.policy import Policy
@@ -22,6 +23,7 @@ from sinks.connection import connect
 from sinks.schema import migrate
 from sinks.writer import ClickHouseSink
 from tests.integration.test_against_oracle import _generated, assert_same, check
+from tests.oracle_worlds import HEALTH, event_sets
 from tests.reference.spec_oracle import read_event_lines, reference_reports
 
 pytestmark = pytest.mark.integration
@@ -111,3 +113,14 @@ def test_bucketed_reattribute_equals_a_replay_under_the_new_policy(
     expected = reference_reports(read_event_lines(path), click_window_s=2 * 3600, view_window_s=45 * 60)
     assert_same(store.reports(), expected)
     assert not any(small_buckets.iterdir())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=HEALTH)
+@given(lines=event_sets(multi_hour_spend=True))
+def test_random_small_worlds_in_many_buckets_match_oracle(store: Any, lines: list[bytes]) -> None:
+    """The oracle's small worlds with a bucket per 3 events: every stage split over many buckets."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REELROI_REPLAY_BUCKET_EVENTS", "3")
+        patch.setenv("REELROI_REPLAY_WORKERS", "1")
+        store.new_database()
+        check(store, lines)
