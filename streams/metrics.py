@@ -54,7 +54,6 @@ FRESHNESS = Histogram(
 )
 LAST_BATCH = Gauge("reelroi_last_batch_timestamp_seconds", "Unix time of the sink's last write of facts")
 
-LAG = Gauge("reelroi_consumer_lag", "Records behind the partition's high watermark", ["topic", "partition"])
 SINK_SECONDS = Histogram(
     "reelroi_sink_write_seconds",
     "ClickHouse write latency, by pipeline stage",
