@@ -23,11 +23,15 @@ $TMPDIR) and are removed at the end, on any failure and on Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import math
 import os
 import resource
 import shutil
+import signal
+import sys
 import tempfile
 import time
 from collections import deque
@@ -235,6 +239,16 @@ def setup(policy: Policy, root: str, log_events: bool) -> None:
     gc.set_threshold(200_000, 50, 1000)
 
 
+def worker_setup(policy: Policy, root: str, log_events: bool) -> None:
+    """A pool worker's initializer: it dies with the replay (kill -9 of the parent left workers running), then ``setup``."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+    setup(policy, root, log_events)
+
+
 def route_task(index: int, records: list[Record]) -> Done:
     """Pass 0 over one batch: the event log and rejections to a rows file, stage records to their shards."""
     started, cpu = time.perf_counter(), time.process_time()
@@ -420,7 +434,7 @@ class _Runner:
 
     def start(self) -> None:
         if self.pool is None and self.workers > 1:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=setup,
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=worker_setup,
                                             initargs=self._init)  # fmt: skip
 
     def submit(self, fn: Callable[..., Done], *args: Any) -> Future[Done]:
