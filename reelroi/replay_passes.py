@@ -23,15 +23,10 @@ $TMPDIR) and are removed at the end, on any failure and on Ctrl-C.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import gc
 import math
 import os
-import resource
 import shutil
-import signal
-import sys
 import tempfile
 import time
 from collections import deque
@@ -40,19 +35,15 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
 from attribution.errors import SinkError
-from attribution.outputs import EVENT_ID_DUPLICATE
 from attribution.policy import Policy
 from attribution.stages import facts as fact_wire
-from attribution.stages import wire
-from attribution.stages.facts import Fact
-from attribution.stages.passes import PASSES, SHARDS, UPSTREAM, BucketPass, arrange, buckets_of, shard_of
-from attribution.stages.records import BROADCAST, Emit, StageRecord
-from attribution.stages.router import Router
+from attribution.stages.passes import PASSES, SHARDS, UPSTREAM, buckets_of
+from reelroi.replay_tasks import ODD_ROWS, Done, Spill, close_kept, route_task, setup, stage_task, worker_setup
 from schemas.framing import Record
 from sinks.connection import command
 from sinks.rows import TABLES, TS
@@ -65,7 +56,6 @@ ROUTE_BATCH = 10_000  # records per pass-0 task
 # Rows per insert: the embedded engine's memory while it takes one grows with it (a 500k-row block of
 # the event log held ~500 MB more than a 100k one), and it lives in this process.
 FLUSH_ROWS = 100_000
-_ODD = "facts"  # rows that JSON cannot carry (bytes that are not UTF-8): sent as fact lines, written natively
 
 
 @dataclass
@@ -106,238 +96,6 @@ def choose_buckets(events: int, per_bucket: int, workers: int) -> int:
     return max(1, min(SHARDS, wanted))
 
 
-# --------------------------------------------------------------------------- files
-
-
-class Spill:
-    """The directory tree of one replay's spilled records and rows files."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def shard_file(self, topic: str, shard: int, producer: str) -> Path:
-        return self.root / "in" / topic / f"s{shard}" / f"{producer}.lines"
-
-    def bucket_file(self, topic: str, bucket: int, producer: str) -> Path:
-        return self.root / "in" / topic / f"b{bucket}" / f"{producer}.lines"
-
-    def broadcast_file(self, topic: str, producer: str) -> Path:
-        return self.root / "in" / topic / "all" / f"{producer}.lines"
-
-    def inputs(self, topic: str, bucket: int, buckets: int) -> list[Path]:
-        """Every file holding records of (topic, bucket): broadcasts, its shards' and its own, in a fixed order."""
-        base = self.root / "in" / topic
-        if not base.exists():
-            return []
-        dirs = [base / "all"]
-        dirs += sorted((p for p in base.glob("s*") if int(p.name[1:]) % buckets == bucket), key=lambda p: p.name)
-        dirs.append(base / f"b{bucket}")
-        return [f for d in dirs if d.is_dir() for f in sorted(d.iterdir())]
-
-    def make(self, buckets: int | None = None) -> None:
-        """Create every directory files go to: shards and broadcasts, or with ``buckets``, the buckets."""
-        (self.root / "rows").mkdir(parents=True, exist_ok=True)
-        for topic in PASSES:
-            base = self.root / "in" / topic
-            names = ["all", *(f"s{s}" for s in range(SHARDS))] if buckets is None else [f"b{b}" for b in range(buckets)]
-            for name in names:
-                (base / name).mkdir(parents=True, exist_ok=True)
-
-    def rows_file(self, producer: str, table: str) -> Path:
-        return self.root / "rows" / f"{producer}.{table}.jsonl"
-
-
-@dataclass
-class Done:
-    """What one task (a batch of pass 0, or one stage over one bucket) left for the parent."""
-
-    rows: list[tuple[str, str, int]]  # (fact kind, rows file, rows), to insert in this order
-    records: int = 0
-    events: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    seconds: float = 0.0
-    cpu: float = 0.0  # of which the task's process ran (a busy machine makes ``seconds`` longer, not this)
-    keys: int = 0
-    peak_mb: float = 0.0  # the process's peak resident memory so far
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _append(path: Path, lines: list[bytes]) -> None:
-    """Append ``lines`` to a file whose directory exists (``Spill.make``)."""
-    with open(path, "ab") as handle:
-        handle.write(b"\n".join(lines))
-        handle.write(b"\n")
-
-
-_open: dict[Path, BinaryIO] = {}  # pass 0's spill files, kept open by the process writing them
-
-
-def _append_kept(path: Path, lines: list[bytes]) -> None:
-    """``_append`` to a file this process keeps open (flushed by ``_flush_kept`` before a task returns)."""
-    handle = _open.get(path)
-    if handle is None:
-        handle = _open[path] = open(path, "ab")  # noqa: SIM115 - closed by close_kept
-    handle.write(b"\n".join(lines))
-    handle.write(b"\n")
-
-
-def _flush_kept() -> None:
-    for handle in _open.values():
-        handle.flush()
-
-
-def close_kept() -> None:
-    while _open:
-        _open.popitem()[1].close()
-
-
-def _write_rows(spill: Spill, producer: str, facts: Iterable[Fact], log_events: bool) -> list[tuple[str, str, int]]:
-    """Facts as JSON rows of their tables (the columns of sinks/rows.py, then the version), one file per kind."""
-    by_kind: dict[str, list[bytes]] = {}
-    odd: list[bytes] = []
-    for fact in facts:
-        if fact.kind == "event" and not log_events:
-            continue
-        table = TABLES[fact.kind]
-        row = (table.row or tuple)(fact.row)
-        try:
-            values = [v.decode("utf-8") if type(v) is bytes else v for v in row]
-        except UnicodeDecodeError:
-            odd.append(fact_wire.encode(fact))
-            continue
-        values.append(fact.version)
-        by_kind.setdefault(fact.kind, []).append(orjson.dumps(values))
-    out = []
-    for kind in TABLES:  # the event log last, as the sink writes it
-        lines = by_kind.get(kind)
-        if lines:
-            path = spill.rows_file(producer, kind)
-            _append(path, lines)
-            out.append((kind, str(path), len(lines)))
-    if odd:
-        path = spill.rows_file(producer, _ODD)
-        _append(path, odd)
-        out.insert(0, (_ODD, str(path), len(odd)))
-    return out
-
-
-# --------------------------------------------------------------------------- tasks (run in workers or here)
-
-_context: dict[str, Any] = {}
-
-
-def setup(policy: Policy, root: str, log_events: bool) -> None:
-    """Worker initializer (and the parent's, when it runs tasks itself)."""
-    close_kept()
-    _context.update(policy=policy, spill=Spill(Path(root)), log_events=log_events, router=Router(policy))
-    # The stages allocate millions of small acyclic objects and keep most of them for the
-    # length of a task: the collector would rescan them constantly (load_tests/bench_replay.py).
-    gc.set_threshold(200_000, 50, 1000)
-
-
-def worker_setup(policy: Policy, root: str, log_events: bool) -> None:
-    """A pool worker's initializer: it dies with the replay (kill -9 of the parent left workers running), then ``setup``."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
-    setup(policy, root, log_events)
-
-
-def route_task(index: int, records: list[Record]) -> Done:
-    """Pass 0 over one batch: the event log and rejections to a rows file, stage records to their shards."""
-    started, cpu = time.perf_counter(), time.process_time()
-    gc.disable()  # a batch's objects are acyclic and gone at its end: no collector passes over them
-    try:
-        return _route(index, records, started, cpu)
-    finally:
-        gc.enable()
-
-
-def _route(index: int, records: list[Record], started: float, cpu: float) -> Done:
-    spill: Spill = _context["spill"]
-    router: Router = _context["router"]
-    facts, emits = router.route(records)
-    by_place = _file_emits(emits, None)
-    del emits
-    producer = f"r{os.getpid()}"
-    for (topic, shard), lines in by_place.items():
-        path = spill.broadcast_file(topic, producer) if shard < 0 else spill.shard_file(topic, shard, producer)
-        _append_kept(path, lines)
-    _flush_kept()  # the stage passes read these files from other processes
-    events = sum(1 for f in facts if f.kind == "event")
-    rejected = len(facts) - events
-    rows = _write_rows(spill, f"r{index}", facts, _context["log_events"])
-    seconds, used = time.perf_counter() - started, time.process_time() - cpu
-    return Done(rows, len(records), events, rejected, seconds=seconds, cpu=used, peak_mb=_peak_mb())
-
-
-def _file_emits(emits: list[Emit], buckets: int | None) -> dict[tuple[str, int], list[bytes]]:
-    """Wire lines by (topic, place): its shard (pass 0, before K is known) or its bucket; -1 for a broadcast."""
-    out: dict[tuple[str, int], list[bytes]] = {}
-    encode = wire.encode
-    for emit in emits:
-        topic = emit.topic
-        if topic not in UPSTREAM:
-            continue  # no pass reads it: postbacks are not decided by a replay (attribution/stages/local.py)
-        if emit.partition == BROADCAST:
-            place = -1
-        else:
-            place = shard_of(emit.record.route)
-            if buckets is not None:
-                place %= buckets_of(topic, buckets)
-        lines = out.get((topic, place))
-        if lines is None:
-            lines = out[(topic, place)] = []
-        lines.append(encode(emit.record))
-    return out
-
-
-def stage_task(topic: str, bucket: int, buckets: int) -> Done:
-    """One fresh stage over one bucket: read, arrange, apply; emits spilled downstream, final facts to rows files."""
-    started, cpu = time.perf_counter(), time.process_time()
-    spill: Spill = _context["spill"]
-    n = buckets_of(topic, buckets)
-    records: list[StageRecord] = []
-    for path in spill.inputs(topic, bucket, n):
-        with path.open("rb") as handle:
-            records.extend(wire.decode(line) for line in handle)
-    gc.disable()  # everything built here lives until the task ends, and none of it is cyclic
-    try:
-        runner = BucketPass(topic, _context["policy"])
-        producer = f"{topic}-{bucket}"
-        for emits in runner.run(arrange(records)):
-            for (target, place), lines in _file_emits(emits, buckets).items():
-                path = (
-                    spill.broadcast_file(target, producer) if place < 0 else spill.bucket_file(target, place, producer)
-                )
-                _append(path, lines)
-        del records
-        facts = runner.facts()
-        keys = runner.keys()
-        del runner
-        duplicates = sum(
-            1 for f in facts if f.kind == "duplicate" and f.row.kind == EVENT_ID_DUPLICATE and f.row.active
-        )
-        rows = _write_rows(spill, producer, facts, True)
-        del facts
-    finally:
-        gc.enable()
-    return Done(
-        rows,
-        duplicates=duplicates,
-        seconds=time.perf_counter() - started,
-        cpu=time.process_time() - cpu,
-        keys=keys,
-        peak_mb=_peak_mb(),
-    )
-
-
 # --------------------------------------------------------------------------- the parent
 
 
@@ -359,7 +117,7 @@ class Inserter:
     def insert(self, rows: list[tuple[str, str, int]]) -> None:
         started = time.perf_counter()
         for kind, path, count in rows:
-            if kind == _ODD:
+            if kind == ODD_ROWS:
                 with open(path, "rb") as handle:
                     self.rows += self.sink.write_facts(fact_wire.decode(line.rstrip(b"\n")) for line in handle)
             elif kind != "event" or self.sink.log_events:
