@@ -331,7 +331,9 @@ def test_kill_9_in_the_middle_of_a_replay_leaves_the_previous_reports(tmp_path: 
         env=_env(),
     )
     deadline = time.monotonic() + 120
-    while _build_parts(directory) < 1:  # into the build: rows written beside the live tables (replay inserts in large blocks)
+    while (
+        _build_parts(directory) < 1
+    ):  # into the build: rows written beside the live tables (replay inserts in large blocks)
         assert proc.poll() is None, "the replay ended before it could be killed in the middle"
         assert time.monotonic() < deadline, "the build never started writing"
         time.sleep(0.05)
