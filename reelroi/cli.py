@@ -125,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=None, help="scale users to about this many lines")
     p.add_argument("--users-per-day", type=int, default=20_000, help="acquired users a day (ignored with --events)")
     p.add_argument("--malformed-share", type=float, default=0.002)
-    p.add_argument("--duplicate-share", type=float, default=0.01)
+    p.add_argument("--duplicate-share", type=float, default=0.01, help="share of exact copies (producer retries)")
+    p.add_argument(
+        "--shuffle", action="store_true", help="full random arrival order (seeded by --seed; spools to $TMPDIR)"
+    )
     return parser
 
 
@@ -264,15 +267,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
         malformed_share=args.malformed_share,
         duplicate_share=args.duplicate_share,
     )
+    lines = generate(cfg)
+    if args.shuffle:
+        from reelroi.generator.shuffle import shuffled
+
+        lines = shuffled(lines, args.seed)
     if args.out == "-":
         out = sys.stdout.buffer
-        for line in generate(cfg):
+        for line in lines:
             out.write(line)
         out.flush()
         return 0
     opener: Callable[..., Any] = gzip.open if args.out.endswith(".gz") else open
     with opener(args.out, "wb") as handle:
-        handle.writelines(generate(cfg))
+        handle.writelines(lines)
     return 0
 
 
