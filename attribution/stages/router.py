@@ -6,17 +6,25 @@ and one or more compact stage records; each invalid line a structural
 rejection (keyed by origin, bytes kept). Routing uses only the event itself,
 never the topic or key it came with (SPEC 2), so an outside producer's keying
 cannot split a key's state.
+
+Most lines take a fast path (``attribution/stages/fast_path.py``): the
+high-volume event types checked straight from orjson's dict with the very
+field parsers the pydantic models use. Whatever it does not plainly accept
+goes through ``schemas.decode``, which stays the authority on every
+rejection and its reason (tests/unit/test_fast_path.py proves both agree).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 
 from attribution.clock import TICKS_PER_US, LocalDates, to_micros, to_ticks
 from attribution.orders import PaymentRec, RefundRec
 from attribution.outputs import LoggedEvent, Rejection
 from attribution.policy import Policy
 from attribution.stages.facts import Fact
+from attribution.stages.fast_path import fast_decode
 from attribution.stages.records import (
     BROADCAST,
     CAMPAIGN,
@@ -49,18 +57,39 @@ from schemas.framing import Record
 class Router:
     """``route(records)`` → (facts, emits) for one batch of input records."""
 
-    def __init__(self, policy: Policy, postbacks: bool = False) -> None:
+    def __init__(self, policy: Policy, postbacks: bool = False, fast: bool = True) -> None:
+        self._fast = fast  # off only to compare with the pydantic path (tests/unit/test_fast_path.py)
         self._dates = LocalDates(policy.zone)
         self.records = 0
         self.rejected = 0
+        self.fast = 0  # records the fast path decided
         self.postbacks = postbacks  # also feed the postback stage: clicks' callbacks and the data's clock
         self.clock = 0  # the greatest event ts routed so far (ticks)
+        self._fast_routes: dict[str, Callable[..., None]] = {
+            "impression": self._impression,
+            "click": self._click,
+            "redirect": self._redirect,
+            "payment": self._payment,
+            "ad_unlock": self._unlock,
+            "refund": self._refund,
+        }
 
     def route(self, records: Iterable[Record]) -> tuple[list[Fact], list[Emit]]:
         facts: list[Fact] = []
         emits: list[Emit] = []
+        fast_routes = self._fast_routes
         for origin, raw, verdict in records:
             self.records += 1
+            if verdict is None and self._fast:
+                found = fast_decode(raw)
+                if found is not None:
+                    kind, eid, ts, fields = found
+                    self.fast += 1
+                    facts.append(Fact("event", 0, LoggedEvent(eid, kind, ts // TICKS_PER_US, origin, raw)))
+                    fast_routes[kind](eid, ts, origin, emits, *fields)
+                    if self.postbacks and ts > self.clock:
+                        self.clock = ts
+                    continue
             event = verdict or decode(raw)
             if isinstance(event, Invalid):
                 self.rejected += 1
@@ -70,47 +99,71 @@ class Router:
             ts = to_ticks(event.ts)
             facts.append(Fact("event", 0, LoggedEvent(event.event_id, event.type, ts // TICKS_PER_US, origin, raw)))
             self._route(event, ts, origin, emits)
-            if self.postbacks:
-                if ts > self.clock:
-                    self.clock = ts
-                if isinstance(event, ev.Click) and event.callback is not None and event.campaign_id is not None:
-                    callback = CallbackIn(event.event_id, ts, event.campaign_id, event.callback, origin)
-                    emits.append(Emit(POSTBACK, callback))
+            if self.postbacks and ts > self.clock:
+                self.clock = ts
         if self.postbacks and self.clock:
             emits.append(Emit(POSTBACK, ClockIn(self.clock), BROADCAST))
         return facts, emits
 
+    # One builder per event type, called with the event's fields by the fast path and by ``_route``.
+
+    def _impression(self, eid: str, ts: int, origin: str, emits: list[Emit], campaign_id: str, device_id: str) -> None:
+        emits.append(Emit(TOUCH, TouchIn("d:" + device_id, ts, eid, True, "campaign", campaign_id, origin, True)))
+
+    def _click(
+        self, eid: str, ts: int, origin: str, emits: list[Emit], click_id: str, device_id: str,
+        campaign_id: str | None, plan_id: str | None, callback: str | None,
+    ) -> None:  # fmt: skip
+        kind, source = ("campaign", campaign_id) if campaign_id is not None else ("plan", plan_id)
+        assert source is not None
+        emits.append(Emit(TOUCH, TouchIn("d:" + device_id, ts, eid, False, kind, source, origin, True)))
+        emits.append(Emit(TOUCH, TouchIn("k:" + click_id, ts, eid, False, kind, source, origin, False)))
+        if self.postbacks and callback is not None and campaign_id is not None:
+            emits.append(Emit(POSTBACK, CallbackIn(eid, ts, campaign_id, callback, origin)))
+
+    def _redirect(
+        self, eid: str, ts: int, origin: str, emits: list[Emit], user_id: str, click_id: str | None,
+        device_id: str | None,
+    ) -> None:  # fmt: skip
+        emits.append(Emit(USER, RedirectIn(user_id, ts, eid, click_id, device_id, origin)))
+        if click_id is not None:
+            emits.append(Emit(TOUCH, RedirectAt("k:" + click_id, ts, eid, user_id)))
+        if device_id is not None:
+            emits.append(Emit(TOUCH, RedirectAt("d:" + device_id, ts, eid, user_id)))
+
+    def _payment(
+        self, eid: str, ts: int, origin: str, emits: list[Emit], order_id: str, user_id: str, amount: Decimal,
+        currency: str,
+    ) -> None:  # fmt: skip
+        rec = PaymentRec(ts, eid, user_id, amount, currency, self._dates.of_ticks(ts), origin, b"")
+        emits.append(Emit(ORDER, PaymentIn(order_id, rec)))
+
+    def _unlock(
+        self, eid: str, ts: int, origin: str, emits: list[Emit], user_id: str, revenue: Decimal, currency: str
+    ) -> None:
+        emits.append(Emit(USER, UnlockIn(user_id, ts, eid, revenue, currency, self._dates.of_ticks(ts), origin)))
+
+    def _refund(
+        self, eid: str, ts: int, origin: str, emits: list[Emit], order_id: str, amount: Decimal, currency: str
+    ) -> None:
+        rec = RefundRec(ts, eid, amount, currency, self._dates.of_ticks(ts), origin, b"")
+        emits.append(Emit(ORDER, RefundIn(order_id, rec)))
+
     def _route(self, event: ev.Event, ts: int, origin: str, emits: list[Emit]) -> None:
         eid = event.event_id
         if isinstance(event, ev.Impression):  # by frequency
-            emits.append(
-                Emit(TOUCH, TouchIn("d:" + event.device_id, ts, eid, True, "campaign", event.campaign_id, origin, True))
-            )
+            self._impression(eid, ts, origin, emits, event.campaign_id, event.device_id)
         elif isinstance(event, ev.AdUnlock):
-            day = self._dates.of_ticks(ts)
-            emits.append(Emit(USER, UnlockIn(event.user_id, ts, eid, event.revenue, event.currency, day, origin)))
+            self._unlock(eid, ts, origin, emits, event.user_id, event.revenue, event.currency)
         elif isinstance(event, ev.Redirect):
-            emits.append(Emit(USER, RedirectIn(event.user_id, ts, eid, event.click_id, event.device_id, origin)))
-            if event.click_id is not None:
-                emits.append(Emit(TOUCH, RedirectAt("k:" + event.click_id, ts, eid, event.user_id)))
-            if event.device_id is not None:
-                emits.append(Emit(TOUCH, RedirectAt("d:" + event.device_id, ts, eid, event.user_id)))
+            self._redirect(eid, ts, origin, emits, event.user_id, event.click_id, event.device_id)
         elif isinstance(event, ev.Click):
-            kind, source = ("campaign", event.campaign_id) if event.campaign_id is not None else ("plan", event.plan_id)
-            assert source is not None
-            emits.append(Emit(TOUCH, TouchIn("d:" + event.device_id, ts, eid, False, kind, source, origin, True)))
-            emits.append(Emit(TOUCH, TouchIn("k:" + event.click_id, ts, eid, False, kind, source, origin, False)))
+            click = (event.click_id, event.device_id, event.campaign_id, event.plan_id, event.callback)
+            self._click(eid, ts, origin, emits, *click)
         elif isinstance(event, ev.Payment):
-            day = self._dates.of_ticks(ts)
-            rec = PaymentRec(ts, eid, event.user_id, event.amount, event.currency, day, origin, b"")
-            emits.append(Emit(ORDER, PaymentIn(event.order_id, rec)))
+            self._payment(eid, ts, origin, emits, event.order_id, event.user_id, event.amount, event.currency)
         elif isinstance(event, ev.Refund):
-            day = self._dates.of_ticks(ts)
-            emits.append(
-                Emit(
-                    ORDER, RefundIn(event.order_id, RefundRec(ts, eid, event.amount, event.currency, day, origin, b""))
-                )
-            )
+            self._refund(eid, ts, origin, emits, event.order_id, event.amount, event.currency)
         elif isinstance(event, ev.AdSpend):
             period_us = to_micros(event.period_start)
             spend = SpendIn(

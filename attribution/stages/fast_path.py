@@ -1,0 +1,138 @@
+"""The router's fast path: well-formed lines of the high-volume event types, decided without pydantic.
+
+``fast_decode(raw)`` parses with orjson (the same parser ``schemas.decode``
+starts with, so JSON itself is read identically) and checks the fields of an
+impression, click, redirect, payment, ad unlock or refund exactly as the
+pydantic models do: strict strings of 1 to 128 characters, literals, null as
+absent, and the timestamp, money and currency parsers of ``schemas.fields``
+themselves. It returns ``(type, event_id, ts in ticks, fields)`` with the
+fields in the order of the router's builder for that type, or ``None`` for
+anything it does not plainly accept: another type, a ``schema_version``, a
+number orjson hands over as a binary float, a missing or ill-typed field, a
+line nested too deep. Those lines go to ``schemas.decode``, the authority on
+every rejection and its reason, so the fast path can only ever be a shortcut
+to the same event: tests/unit/test_fast_path.py checks that on generated,
+mutated and hostile lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from attribution.clock import to_ticks
+from schemas.fields import parse_currency, parse_money, parse_timestamp
+from schemas.jsontext import MAX_DEPTH
+
+Fields = tuple[Any, ...]
+Found = tuple[str, str, int, Fields]
+
+_HOSTS = frozenset(("wechat", "douyin", "app"))
+_PAYMENT_KINDS = frozenset(("unlock", "recharge", "subscription"))
+_ID_MAX = 128
+_CALLBACK_MAX = 4096
+
+
+class _Refused(Exception):
+    """The fast path does not decide this line (``schemas.decode`` will)."""
+
+
+def _id(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if type(value) is not str or not 0 < len(value) <= _ID_MAX:
+        raise _Refused
+    return value
+
+
+def _optional_id(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if type(value) is not str or not 0 < len(value) <= _ID_MAX:
+        raise _Refused
+    return value
+
+
+def _money(data: dict[str, Any], name: str) -> Decimal:
+    value = data.get(name)
+    if type(value) is not str and type(value) is not int:  # a float needs its exact text: the slow path
+        raise _Refused
+    return parse_money(value)  # ValueError: refused
+
+
+def _currency(data: dict[str, Any]) -> str:
+    return parse_currency(data.get("currency"))
+
+
+def _impression(data: dict[str, Any]) -> Fields:
+    return (_id(data, "campaign_id"), _id(data, "device_id"))
+
+
+def _click(data: dict[str, Any]) -> Fields:
+    campaign_id, plan_id = _optional_id(data, "campaign_id"), _optional_id(data, "plan_id")
+    if (campaign_id is None) == (plan_id is None):
+        raise _Refused
+    callback = data.get("callback")
+    if callback is not None and (type(callback) is not str or not 0 < len(callback) <= _CALLBACK_MAX):
+        raise _Refused
+    return (_id(data, "click_id"), _id(data, "device_id"), campaign_id, plan_id, callback)
+
+
+def _redirect(data: dict[str, Any]) -> Fields:
+    _id(data, "app_id")
+    host = data.get("host")
+    if type(host) is not str or host not in _HOSTS:
+        raise _Refused
+    return (_id(data, "user_id"), _optional_id(data, "click_id"), _optional_id(data, "device_id"))
+
+
+def _payment(data: dict[str, Any]) -> Fields:
+    _id(data, "drama_id")
+    kind = data.get("kind")
+    if type(kind) is not str or kind not in _PAYMENT_KINDS:
+        raise _Refused
+    return (_id(data, "order_id"), _id(data, "user_id"), _money(data, "amount"), _currency(data))
+
+
+def _unlock(data: dict[str, Any]) -> Fields:
+    _id(data, "drama_id")
+    return (_id(data, "user_id"), _money(data, "revenue"), _currency(data))
+
+
+def _refund(data: dict[str, Any]) -> Fields:
+    return (_id(data, "order_id"), _money(data, "amount"), _currency(data))
+
+
+_TYPES: dict[str, Callable[[dict[str, Any]], Fields]] = {
+    "impression": _impression,
+    "click": _click,
+    "redirect": _redirect,
+    "payment": _payment,
+    "ad_unlock": _unlock,
+    "refund": _refund,
+}
+
+
+def fast_decode(raw: bytes) -> Found | None:
+    """``(type, event_id, ts ticks, fields)`` for a plainly valid line of a fast type, else None. Never raises."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        return None  # possibly too deep: the slow path counts properly
+    try:
+        data = orjson.loads(raw)
+        if type(data) is not dict or "schema_version" in data:
+            return None
+        kind = data.get("type")
+        if type(kind) is not str:
+            return None
+        fields = _TYPES.get(kind)
+        if fields is None:
+            return None
+        found = (kind, _id(data, "event_id"), to_ticks(parse_timestamp(data.get("ts"))), fields(data))
+    except (ValueError, _Refused):  # orjson.JSONDecodeError is a ValueError
+        return None
+    except Exception:  # noqa: BLE001 - never the fast path's call: the slow path judges (and reports) it
+        return None
+    return found

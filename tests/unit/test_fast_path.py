@@ -1,0 +1,106 @@
+"""The router's fast path agrees with pydantic on every line it decides, and decides the common ones.
+
+``attribution/stages/fast_path.py`` may only ever be a shortcut: for any line
+it accepts, the router's facts and stage records must be exactly (``repr``
+equal: the same Decimal digits, the same ticks) those of the pydantic path;
+every line it refuses is judged by ``schemas.decode``. Checked on generated
+traffic, the SPEC example, the hostile corpus, and hypothesis's hostile events
+(fields replaced, dropped, repeated, added; derandomized, like the fuzz suite).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from attribution.policy import Policy
+from attribution.stages.fast_path import fast_decode
+from attribution.stages.router import Router
+from reelroi.generator import GeneratorConfig, generate
+from schemas.decode import Invalid, decode
+from schemas.framing import Record
+from tests.hostile import CORPUS, event, hostile_events, hostile_lines
+
+SPEC_EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "spec_example.jsonl"
+FUZZ = settings(
+    max_examples=1500,
+    deadline=None,
+    derandomize=not os.environ.get("REELROI_FUZZ_EXPLORE"),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+FAST_TYPES = {"impression", "click", "redirect", "payment", "ad_unlock", "refund"}
+
+
+def routed(raw: bytes, fast: bool, postbacks: bool = True) -> str:
+    router = Router(Policy(), postbacks=postbacks, fast=fast)
+    return repr(router.route([Record("t:1", raw)]))
+
+
+def agrees(raw: bytes) -> bool:
+    """True when the fast path decided the line; asserts it decided it exactly as pydantic does."""
+    found = fast_decode(raw)
+    if found is None:
+        return False
+    event = decode(raw)
+    assert not isinstance(event, Invalid), (raw, event)  # never accept what pydantic rejects
+    assert found[:2] == (event.type, event.event_id)
+    assert routed(raw, fast=True) == routed(raw, fast=False), raw
+    return True
+
+
+def test_generated_traffic_takes_the_fast_path_and_agrees() -> None:
+    lines = [line.rstrip(b"\n") for line in generate(GeneratorConfig(seed=3, days=1, users_per_day=1_500))]
+    decided = [agrees(line) for line in lines]
+    fast_typed = [json.loads(line).get("type") in FAST_TYPES for line in lines if not isinstance(decode(line), Invalid)]
+    # nearly every valid line of a fast type is decided here (money as a JSON fraction and such are not)
+    assert sum(decided) >= 0.97 * sum(fast_typed), (sum(decided), sum(fast_typed))
+
+
+def test_spec_example_agrees() -> None:
+    for line in SPEC_EXAMPLE.read_bytes().splitlines():
+        agrees(line)
+
+
+def test_hostile_corpus_agrees() -> None:
+    for _name, raw, _expected in CORPUS:
+        agrees(raw)
+
+
+def test_edges_the_fast_path_refuses() -> None:
+    refused = [
+        event("payment", amount="1.5"),  # a JSON fraction: its exact text is the slow path's
+        event("click", plan_id='"p1"'),  # both sources
+        b'{"type":"impression","event_id":"e","ts":"2026-11-01T08:00:00Z","campaign_id":"c","device_id":"d",'
+        b'"schema_version":1}',
+        event("impression", campaign_id='"' + "x" * 129 + '"'),
+        event("redirect", host='"web"'),
+        event("payment").replace(b'"kind":"unlock"', b'"kind":"gift"'),
+        event("ad_unlock", currency='"cny"'),
+        event("refund", amount='"-1"'),
+        event("impression", ts='"2026-11-01 08:00:00"'),
+        event("click", device_id="null"),
+        event("campaign"),  # configuration: always the slow path
+    ]
+    assert b'"gift"' in refused[5]  # the replace above took
+    for raw in refused:
+        assert fast_decode(raw) is None, raw
+        assert routed(raw, fast=True) == routed(raw, fast=False)
+    accepted = [
+        event("impression", campaign_id='"' + "长" * 128 + '"'),  # 128 characters, not bytes
+        event("click", plan_id="null"),  # null is absent
+        event("payment", amount="7"),  # a JSON integer
+        event("payment", amount='"0.12340000"'),  # trailing zeros do not count as places
+        event("impression", ts='"2026-11-01T08:00:00.123456789+08:00"'),  # beyond the microsecond
+    ]
+    for raw in accepted:
+        assert agrees(raw), raw
+
+
+@FUZZ
+@given(hostile_events() | hostile_lines | st.sampled_from(sorted(FAST_TYPES)).map(lambda k: event(k)))
+def test_hostile_lines_agree(raw: bytes) -> None:
+    agrees(raw)
