@@ -23,6 +23,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def child_main(source: str, db_dir: str, out: str) -> None:
     """What the parent process of ``reelroi replay`` runs (cli.cmd_replay), with its stats as JSON."""
     from attribution.policy import Policy
     from reelroi.replay import replay
-    from reelroi.sources_io import read_records
+    from reelroi.sources_io import read_batches
     from sinks.connection import connect
     from sinks.reports import commission_rows, roi_rows
     from sinks.schema import migrate
@@ -110,8 +111,14 @@ def child_main(source: str, db_dir: str, out: str) -> None:
     client = connect(f"chdb://{db_dir}")
     migrate(client, "reelroi")
     started = time.perf_counter()
-    stats = replay(ClickHouseSink(client, "reelroi"), Policy(), read_records([source]))
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    stats = replay(ClickHouseSink(client, "reelroi"), Policy(), read_batches([source]))
     replayed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU of this process (the embedded engine's threads included) and of the pool's workers (joined by now)
+    parent_cpu, workers_cpu = (
+        (a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) for a, b in zip(after, before, strict=True)
+    )
     query_start = time.perf_counter()
     roi = roi_rows(client, "reelroi")
     commission = commission_rows(client, "reelroi")
@@ -120,7 +127,7 @@ def child_main(source: str, db_dir: str, out: str) -> None:
     result = {
         "records": stats.records, "events": stats.events, "rows_written": stats.rows_written,
         "replay_s": replayed, "reports_s": queried, "roi_rows": len(roi), "commission_rows": len(commission),
-        "users": users, "timings": stats.timings,
+        "users": users, "timings": stats.timings, "parent_cpu_s": parent_cpu, "workers_cpu_s": workers_cpu,
     }  # fmt: skip
     Path(out).write_text(json.dumps(result))
 
@@ -141,7 +148,7 @@ def profile(source: Path, work: Path, top: int) -> None:
     stats = pstats.Stats(str(work / "replay.prof"))
     print("cProfile, one process, by cumulative time (the parts):")
     stats.sort_stats("cumulative").print_stats(
-        r"route_task|stage_task|Inserter.insert|read_records|_write_rows|run_passes"
+        r"route_task|stage_task|Inserter.insert|read_batches|records|_write_rows|run_passes"
     )
     print(f"cProfile, top {top} by own time:")
     stats.sort_stats("tottime").print_stats(top)
@@ -214,6 +221,11 @@ def _print_run(row: dict[str, Any]) -> None:
     print(f"  orjson + dict   {row['ceiling']:,.0f} lines/s; replay is {row['ratio']:.3f} of it")
     print(f"  reports         {row['reports_s']:.2f} s  ({row['roi_rows']:,} ROI rows)")
     print(f"  rows written    {row['rows_written']:,}")
+    total = row["parent_cpu_s"] + row["workers_cpu_s"]
+    print(
+        f"  CPU             {total:.1f} s = {total / row['records'] * 1e6:.1f} µs/event: parent (reading, "
+        f"inserts, the engine's threads) {row['parent_cpu_s']:.1f} s, worker processes {row['workers_cpu_s']:.1f} s"
+    )
     print(f"  peak RSS        {row['peak_rss_mb']:,.0f} MB all processes, {row['peak_one_mb']:,.0f} MB the largest")
     print("  where the time goes (seconds; 'all workers' sums the workers' task time):")
     for name, seconds in row["timings"].items():
@@ -230,7 +242,7 @@ def _cpu_per_event(row: dict[str, Any]) -> float:
 def _print_table(rows: list[dict[str, Any]]) -> None:
     print(
         "\n| events | order | events/s | ratio to orjson+dict | peak RSS (all / largest) | rows written "
-        "| s/M events | worker CPU µs/event |"
+        "| s/M events | CPU µs/event: all (workers) |"
     )
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -238,7 +250,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         print(
             f"| {r['events']:,} | {r['order']} | {r['rate']:,.0f} | {r['ratio']:.3f} | "
             f"{r['peak_rss_mb']:,.0f} / {r['peak_one_mb']:,.0f} MB | {r['rows_written']:,} | {per_m:.1f} "
-            f"| {_cpu_per_event(r):.1f} |"
+            f"| {(r['parent_cpu_s'] + r['workers_cpu_s']) / r['records'] * 1e6:.1f} ({_cpu_per_event(r):.1f}) |"
         )
     by_order: dict[str, list[dict[str, Any]]] = {}
     for r in rows:

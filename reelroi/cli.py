@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from reelroi.replay import replay
-    from reelroi.sources_io import check_inputs, read_records
+    from reelroi.sources_io import check_inputs, read_batches
     from sinks.writer import ClickHouseSink
 
     policy = policy_from(args)
@@ -142,7 +142,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be at least 1")
     client, db = open_store(args.db)
-    stats = replay(ClickHouseSink(client, db), policy, read_records(args.files, args.batch_size, args.max_line_bytes))
+    stats = replay(ClickHouseSink(client, db), policy, read_batches(args.files, args.batch_size, args.max_line_bytes))
     _summary("replayed", stats, client, db)
     return 0
 

@@ -10,7 +10,7 @@ from typing import Any
 from attribution.outputs import ORDER_DUPLICATE, STATE_KEY_PREFIX
 from attribution.policy import Policy
 from reelroi.progress import Progress
-from reelroi.replay_passes import run_passes
+from reelroi.replay_passes import Batch, run_passes
 from schemas.framing import Record
 from sinks.builds import Build, building
 from sinks.compare import source_totals
@@ -39,7 +39,7 @@ def policy_settings(policy: Policy) -> dict[str, str]:
 
 
 def run_bucketed(
-    sink: ClickHouseSink, policy: Policy, batches: Iterable[list[Record]], build: Build, label: str
+    sink: ClickHouseSink, policy: Policy, batches: Iterable[Batch], build: Build, label: str
 ) -> ReplayStats:
     """Feed batches through the stages in bounded pieces (reelroi/replay_passes.py) into the sink.
 
@@ -58,7 +58,7 @@ def run_bucketed(
     )  # fmt: skip
 
 
-def replay(sink: ClickHouseSink, policy: Policy, batches: Iterable[list[Record]]) -> ReplayStats:
+def replay(sink: ClickHouseSink, policy: Policy, batches: Iterable[Batch]) -> ReplayStats:
     """``reelroi replay``: replace everything with the result of these events.
 
     Written beside the live tables and switched in only once complete
@@ -116,7 +116,7 @@ def reattribute(
         _carry(sink, target, "duplicates", f" WHERE kind != '{ORDER_DUPLICATE}'")
         target.save_settings(policy_settings(policy))
 
-        def batches() -> Iterable[list[Record]]:
+        def batches() -> Iterable[Batch]:
             for block in sink.logged_events():
                 yield [Record(origin, raw) for origin, raw in block]
 

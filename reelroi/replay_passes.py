@@ -43,16 +43,29 @@ from attribution.errors import SinkError
 from attribution.policy import Policy
 from attribution.stages import facts as fact_wire
 from attribution.stages.passes import PASSES, SHARDS, UPSTREAM, buckets_of
-from reelroi.replay_tasks import ODD_ROWS, Done, Spill, close_kept, route_task, setup, stage_task, worker_setup
-from schemas.framing import Record
+from reelroi.replay_codec import read_tsv_line
+from reelroi.replay_tasks import (
+    ODD_ROWS,
+    TSV_KINDS,
+    Done,
+    Spill,
+    close_kept,
+    route_task,
+    setup,
+    stage_task,
+    worker_setup,
+)
+from schemas.framing import LineBatch, Record
 from sinks.connection import command
 from sinks.rows import TABLES, TS
 from sinks.writer import ClickHouseSink
 
+Batch = list[Record] | LineBatch  # records, or lines framed where they are routed (schemas/framing.py)
 Alive = Callable[[Iterator[tuple[str, "Done"]]], Iterator[tuple[str, "Done"]]]
 PARALLEL_FROM = 10_000  # events: below, starting worker processes costs more than it saves
 BUCKET_EVENTS = 80_000  # input events per bucket: what one stage pass holds (state and records) stays near 100 MB
 ROUTE_BATCH = 10_000  # records per pass-0 task
+IN_FLIGHT = 8  # pass-0 tasks per worker submitted ahead
 # Rows per insert: the embedded engine's memory while it takes one grows with it (a 500k-row block of
 # the event log held ~500 MB more than a 100k one), and it lives in this process.
 FLUSH_ROWS = 100_000
@@ -137,7 +150,7 @@ class Inserter:
         self.seconds += time.perf_counter() - started
 
     def _pending(self, kind: str) -> Path:
-        return self.root / f"pending.{kind}.jsonl"
+        return self.root / f"pending.{kind}.{'tsv' if kind in TSV_KINDS else 'jsonl'}"
 
     def _flush(self, kind: str) -> None:
         path = self._pending(kind)
@@ -154,6 +167,7 @@ class Inserter:
         table = TABLES[kind]
         spec = [*table.spec, ("version", "UInt64")]
         target = self.sink.table(table.name)
+        tsv = kind in TSV_KINDS
         if self.embedded:
             columns = ", ".join(f"`{c}`" for c, _ in spec)
             structure = ", ".join(f"`{c}` {'Int64' if t == TS else t}" for c, t in spec)
@@ -162,16 +176,21 @@ class Inserter:
             command(
                 self.sink.client,
                 f"INSERT INTO {target} ({columns}) SELECT {select} "
-                f"FROM file('{quoted}', 'JSONCompactEachRow', '{structure}')",
+                f"FROM file('{quoted}', '{'TabSeparated' if tsv else 'JSONCompactEachRow'}', '{structure}')",
             )
             return
         with open(path, "rb") as handle:
-            rows = [orjson.loads(line) for line in handle]
+            rows = [_typed(read_tsv_line(line), spec) if tsv else orjson.loads(line) for line in handle]
         data = [list(col) for col in zip(*rows, strict=True)]
         self.sink.client.insert(
             target, data, column_names=[c for c, _ in spec], column_type_names=[t for _, t in spec],
             column_oriented=True,
         )  # fmt: skip
+
+
+def _typed(fields: list[bytes | None], spec: list[tuple[str, str]]) -> list[Any]:
+    """A TabSeparated row's fields as the server insert takes them: bytes for strings, integers for the rest."""
+    return [f if f is None or t == "String" else int(f) for f, (_, t) in zip(fields, spec, strict=True)]
 
 
 def spill_root() -> Path:
@@ -216,7 +235,7 @@ class _Runner:
 def run_passes(
     sink: ClickHouseSink,
     policy: Policy,
-    batches: Iterable[list[Record]],
+    batches: Iterable[Batch],
     advance: Callable[[int], None] = lambda n: None,
     workers: int | None = None,
     per_bucket: int | None = None,
@@ -256,12 +275,12 @@ def run_passes(
 
 
 def _pass0(
-    runner: _Runner, inserter: Inserter, batches: Iterable[list[Record]], stats: PassStats,
+    runner: _Runner, inserter: Inserter, batches: Iterable[Batch], stats: PassStats,
     advance: Callable[[int], None],
 ) -> None:  # fmt: skip
     """Route every batch (in workers once there is more than one batch); insert their rows in input order."""
     window: deque[Future[Done]] = deque()
-    iterator: Iterator[list[Record]] = iter(batches)
+    iterator: Iterator[Batch] = iter(batches)
     first = next(iterator, None)
     if first is None:
         return
@@ -283,15 +302,22 @@ def _pass0(
     index = 0
     for batch in _chain(first, following, iterator):
         for start in range(0, len(batch), ROUTE_BATCH):  # small tasks: less held per worker, even sharing
-            window.append(runner.submit(route_task, index, batch[start : start + ROUTE_BATCH]))
+            part = (
+                batch.part(start, start + ROUTE_BATCH)
+                if isinstance(batch, LineBatch)
+                else batch[start : start + ROUTE_BATCH]
+            )
+            window.append(runner.submit(route_task, index, part))
             index += 1
-            while len(window) > 2 * runner.workers:  # bounded: two tasks per worker in flight
+            # bounded: a few tasks per worker in flight (a task is ~2 MB), enough to keep the workers busy while
+            # this process inserts a block of rows
+            while len(window) > IN_FLIGHT * runner.workers:
                 finish(window.popleft())
     while window:
         finish(window.popleft())
 
 
-def _chain(first: list[Record], following: list[Record] | None, rest: Iterator[list[Record]]) -> Iterator[list[Record]]:
+def _chain(first: Batch, following: Batch | None, rest: Iterator[Batch]) -> Iterator[Batch]:
     yield first
     if following is not None:
         yield following

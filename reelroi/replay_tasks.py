@@ -24,15 +24,16 @@ import orjson
 from attribution.outputs import EVENT_ID_DUPLICATE
 from attribution.policy import Policy
 from attribution.stages import facts as fact_wire
-from attribution.stages import wire
 from attribution.stages.facts import Fact
 from attribution.stages.passes import PASSES, SHARDS, UPSTREAM, BucketPass, arrange, buckets_of, shard_of
 from attribution.stages.records import BROADCAST, Emit, StageRecord
 from attribution.stages.router import Router
-from schemas.framing import Record
+from reelroi.replay_codec import dump_records, event_line, load_frames, tsv_line
+from schemas.framing import LineBatch, Record
 from sinks.rows import TABLES
 
 ODD_ROWS = "facts"  # rows that JSON cannot carry (bytes that are not UTF-8): sent as fact lines, written natively
+TSV_KINDS = frozenset(("event", "rejection"))  # rows carrying raw input bytes: TabSeparated (reelroi/replay_codec.py)
 
 
 @dataclass
@@ -73,8 +74,8 @@ class Spill:
             for name in names:
                 (base / name).mkdir(parents=True, exist_ok=True)
 
-    def rows_file(self, producer: str, table: str) -> Path:
-        return self.root / "rows" / f"{producer}.{table}.jsonl"
+    def rows_file(self, producer: str, table: str, tsv: bool = False) -> Path:
+        return self.root / "rows" / f"{producer}.{table}.{'tsv' if tsv else 'jsonl'}"
 
 
 @dataclass
@@ -103,16 +104,21 @@ def _append(path: Path, lines: list[bytes]) -> None:
         handle.write(b"\n")
 
 
+def _spill(path: Path, records: list[StageRecord]) -> None:
+    """Append a frame of ``records`` to a spill file."""
+    with open(path, "ab") as handle:
+        dump_records(records, handle)
+
+
 _open: dict[Path, BinaryIO] = {}  # pass 0's spill files, kept open by the process writing them
 
 
-def _append_kept(path: Path, lines: list[bytes]) -> None:
-    """``_append`` to a file this process keeps open (flushed by ``_flush_kept`` before a task returns)."""
+def _spill_kept(path: Path, records: list[StageRecord], order: int) -> None:
+    """``_spill`` to a file this process keeps open (flushed by ``_flush_kept`` before a task returns)."""
     handle = _open.get(path)
     if handle is None:
         handle = _open[path] = open(path, "ab")  # noqa: SIM115 - closed by close_kept
-    handle.write(b"\n".join(lines))
-    handle.write(b"\n")
+    dump_records(records, handle, order)
 
 
 def _flush_kept() -> None:
@@ -125,15 +131,29 @@ def close_kept() -> None:
         _open.popitem()[1].close()
 
 
-def _write_rows(spill: Spill, producer: str, facts: Iterable[Fact], log_events: bool) -> list[tuple[str, str, int]]:
+FIRST_LINE_VERSION = 1 << 62  # an event-log row's version in a replay: this, less the line's place in the input
+
+
+def _write_rows(
+    spill: Spill, producer: str, facts: Iterable[Fact], log_events: bool, first: int | None = None
+) -> list[tuple[str, str, int]]:
     """Facts as JSON rows of their tables (the columns of sinks/rows.py, then the version), one file per kind."""
     by_kind: dict[str, list[bytes]] = {}
     odd: list[bytes] = []
+    events: list[bytes] = []
     for fact in facts:
-        if fact.kind == "event" and not log_events:
+        if fact.kind == "event":
+            if log_events:
+                # Copies of an event all come with version 0; in a replay the earliest line's row must win
+                # (the one the stages count): ``first`` is this batch's place in the input.
+                version = fact.version if first is None else FIRST_LINE_VERSION - first - len(events)
+                events.append(event_line(fact.row, version))
             continue
         table = TABLES[fact.kind]
         row = (table.row or tuple)(fact.row)
+        if fact.kind in TSV_KINDS:
+            by_kind.setdefault(fact.kind, []).append(tsv_line((*row, fact.version)))
+            continue
         try:
             values = [v.decode("utf-8") if type(v) is bytes else v for v in row]
         except UnicodeDecodeError:
@@ -141,11 +161,13 @@ def _write_rows(spill: Spill, producer: str, facts: Iterable[Fact], log_events: 
             continue
         values.append(fact.version)
         by_kind.setdefault(fact.kind, []).append(orjson.dumps(values))
+    if events:
+        by_kind["event"] = events
     out = []
     for kind in TABLES:  # the event log last, as the sink writes it
         lines = by_kind.get(kind)
         if lines:
-            path = spill.rows_file(producer, kind)
+            path = spill.rows_file(producer, kind, kind in TSV_KINDS)
             _append(path, lines)
             out.append((kind, str(path), len(lines)))
     if odd:
@@ -179,12 +201,12 @@ def worker_setup(policy: Policy, root: str, log_events: bool) -> None:
     setup(policy, root, log_events)
 
 
-def route_task(index: int, records: list[Record]) -> Done:
+def route_task(index: int, batch: list[Record] | LineBatch) -> Done:
     """Pass 0 over one batch: the event log and rejections to a rows file, stage records to their shards."""
     started, cpu = time.perf_counter(), time.process_time()
     gc.disable()  # a batch's objects are acyclic and gone at its end: no collector passes over them
     try:
-        return _route(index, records, started, cpu)
+        return _route(index, batch.records() if isinstance(batch, LineBatch) else batch, started, cpu)
     finally:
         gc.enable()
 
@@ -196,21 +218,20 @@ def _route(index: int, records: list[Record], started: float, cpu: float) -> Don
     by_place = _file_emits(emits, None)
     del emits
     producer = f"r{os.getpid()}"
-    for (topic, shard), lines in by_place.items():
+    for (topic, shard), emitted in by_place.items():
         path = spill.broadcast_file(topic, producer) if shard < 0 else spill.shard_file(topic, shard, producer)
-        _append_kept(path, lines)
+        _spill_kept(path, emitted, index + 1)  # frames of a bucket are read back in input order
     _flush_kept()  # the stage passes read these files from other processes
     events = sum(1 for f in facts if f.kind == "event")
     rejected = len(facts) - events
-    rows = _write_rows(spill, f"r{index}", facts, _context["log_events"])
+    rows = _write_rows(spill, f"r{index}", facts, _context["log_events"], index << 24)
     seconds, used = time.perf_counter() - started, time.process_time() - cpu
     return Done(rows, len(records), events, rejected, seconds=seconds, cpu=used, peak_mb=_peak_mb())
 
 
-def _file_emits(emits: list[Emit], buckets: int | None) -> dict[tuple[str, int], list[bytes]]:
-    """Wire lines by (topic, place): its shard (pass 0, before K is known) or its bucket; -1 for a broadcast."""
-    out: dict[tuple[str, int], list[bytes]] = {}
-    encode = wire.encode
+def _file_emits(emits: list[Emit], buckets: int | None) -> dict[tuple[str, int], list[StageRecord]]:
+    """Records by (topic, place): its shard (pass 0, before K is known) or its bucket; -1 for a broadcast."""
+    out: dict[tuple[str, int], list[StageRecord]] = {}
     for emit in emits:
         topic = emit.topic
         if topic not in UPSTREAM:
@@ -224,7 +245,7 @@ def _file_emits(emits: list[Emit], buckets: int | None) -> dict[tuple[str, int],
         lines = out.get((topic, place))
         if lines is None:
             lines = out[(topic, place)] = []
-        lines.append(encode(emit.record))
+        lines.append(emit.record)
     return out
 
 
@@ -233,20 +254,25 @@ def stage_task(topic: str, bucket: int, buckets: int) -> Done:
     started, cpu = time.perf_counter(), time.process_time()
     spill: Spill = _context["spill"]
     n = buckets_of(topic, buckets)
-    records: list[StageRecord] = []
+    frames: list[tuple[int, list[StageRecord]]] = []
     for path in spill.inputs(topic, bucket, n):
         with path.open("rb") as handle:
-            records.extend(wire.decode(line) for line in handle)
+            frames.extend(load_frames(handle))
+    # Pass 0's frames in input order (its workers' files interleave their batches), so the first copy of an
+    # event is its first line, in every run; frames of upstream stages (order 0) stay in their files' order.
+    frames.sort(key=lambda frame: frame[0])
+    records: list[StageRecord] = [record for _, part in frames for record in part]
+    del frames
     gc.disable()  # everything built here lives until the task ends, and none of it is cyclic
     try:
         runner = BucketPass(topic, _context["policy"])
         producer = f"{topic}-{bucket}"
         for emits in runner.run(arrange(records)):
-            for (target, place), lines in _file_emits(emits, buckets).items():
+            for (target, place), emitted in _file_emits(emits, buckets).items():
                 path = (
                     spill.broadcast_file(target, producer) if place < 0 else spill.bucket_file(target, place, producer)
                 )
-                _append(path, lines)
+                _spill(path, emitted)
         del records
         facts = runner.facts()
         keys = runner.keys()

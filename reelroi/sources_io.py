@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from attribution.errors import ConfigError
-from schemas.framing import DEFAULT_MAX_LINE_BYTES, Record, frame_line
+from schemas.framing import DEFAULT_MAX_LINE_BYTES, LineBatch, Record, frame_line
 
 _CHUNK = 1 << 20
 _BLANK = b" \t\r"
@@ -106,19 +106,43 @@ def read_records(
     ``ConfigError`` naming it, whenever that is found.
     """
     batch: list[Record] = []
+    for part in read_batches(paths, batch_size, max_line):
+        batch.extend(part.records() if isinstance(part, LineBatch) else part)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def read_batches(
+    paths: list[str], batch_size: int = 50_000, max_line: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[LineBatch | list[Record]]:
+    """What ``read_records`` reads, in input order, as ``LineBatch``es of up to ``batch_size`` lines still to
+    be framed (by whoever routes them), and the records of lines framed here: a line over the limit (only its
+    head was read) or a last line with no LF."""
     for index, path in enumerate(paths, start=1):
         prefix = f"{index}:{path}:"
+        lines: list[bytes] = []
+        first = 1
         try:
             with _open(path) as handle:
                 for number, (line, length, terminated) in enumerate(_lines(handle, max_line), start=1):
-                    record = frame_line(line, prefix + str(number), max_line, length, terminated)
-                    if record is None:
+                    if length is None and terminated:
+                        if not lines:
+                            first = number
+                        lines.append(line)
+                        if len(lines) >= batch_size:
+                            yield LineBatch(prefix, first, lines, max_line)
+                            lines = []
                         continue
-                    batch.append(record)
-                    if len(batch) >= batch_size:
-                        yield batch
-                        batch = []
+                    if lines:
+                        yield LineBatch(prefix, first, lines, max_line)
+                        lines = []
+                    record = frame_line(line, prefix + str(number), max_line, length, terminated)
+                    if record is not None:
+                        yield [record]
         except (OSError, EOFError, zlib.error) as exc:
             raise ConfigError(f"cannot read {path}: {exc or type(exc).__name__}") from exc
-    if batch:
-        yield batch
+        if lines:
+            yield LineBatch(prefix, first, lines, max_line)

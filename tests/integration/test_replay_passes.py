@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 
@@ -124,3 +125,62 @@ def test_random_small_worlds_in_many_buckets_match_oracle(store: Any, lines: lis
         patch.setenv("REELROI_REPLAY_WORKERS", "1")
         store.new_database()
         check(store, lines)
+
+
+def _copies(store: Any) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(event_id -> origin of its event-log row, event_id -> origins counted as its duplicates)."""
+    client = connect(store.dsn)
+    try:
+        logged = dict(client.query(f"SELECT event_id, origin FROM {store.database}.events FINAL").result_rows)
+        copies: dict[str, list[str]] = {}
+        for event_id, origin in client.query(
+            f"SELECT event_id, origin FROM {store.database}.duplicates FINAL WHERE kind = 'event_id' AND NOT is_deleted"
+        ).result_rows:
+            copies.setdefault(event_id, []).append(origin)
+    finally:
+        client.close()
+    return logged, copies
+
+
+def test_the_first_line_of_an_event_is_the_copy_that_counts_in_every_run(store: Any, small_buckets: Path) -> None:
+    """Copies 25,000 lines apart land in different pass-0 tasks of different workers: still, the earliest line is
+    the one logged and counted, the later ones are the duplicates, and a second replay writes the same rows."""
+    lines = _generated(seed=26, events=30_000, days=1, malformed_share=0.0, duplicate_share=0.0)
+    copied, n = lines[10:40], len(lines)  # lines 11 to 40
+    lines = lines[:25_000] + copied + lines[25_000:] + copied  # each copied line three times, far apart
+    path = store.write(lines)
+    line_of = lambda origin: int(origin.rsplit(":", 1)[1])  # noqa: E731
+    runs = []
+    for _ in range(2):
+        store.new_database()
+        store.replay_files(path, extra=("--batch-size", "4000"))
+        runs.append(_copies(store))
+    assert runs[0] == runs[1]
+    logged, copies = runs[0]
+    ids = {orjson.loads(line)["event_id"] for line in copied}
+    assert ids <= copies.keys()
+    for event_id in ids:
+        first = line_of(logged[event_id])
+        assert 11 <= first <= 40, (event_id, logged[event_id])
+        assert sorted(line_of(o) for o in copies[event_id]) == [first + 24_990, first + n + 20]
+
+
+def test_raw_bytes_reach_the_event_log_and_rejections_exactly(store: Any, small_buckets: Path) -> None:
+    """Rows carrying input bytes go to the engine TabSeparated (reelroi/replay_codec.py): tabs, backslashes, CRs,
+    NULs and bytes that are not UTF-8 come back byte for byte, in events and in rejections."""
+    valid = [
+        b'{"type":"impression","event_id":"e\\\\1\\t","ts":"2026-11-01T08:00:00+08:00","campaign_id":"c\\"x",'
+        b'"device_id":"d1","note":"\\\\N \\u00e9 \xe9\x95\xbf"}',
+        b'{"type":"impression","event_id":"e2","ts":"2026-11-01T08:00:01+08:00","campaign_id":"c","device_id":"d2"}',
+    ]
+    rejected = [b"\xff\xfe not utf-8 \\N", b'{"a":"\t tab"}', b"mid \r cr", b"nul \x00 byte", b"\\", b"\\N"]
+    lines = [*valid, *rejected] * 3000  # enough lines for several pass-0 tasks in two workers
+    store.replay_files(store.write(lines))
+    client = connect(store.dsn)
+    try:
+        events = dict(client.query(f"SELECT event_id, hex(raw) FROM {store.database}.events FINAL").result_rows)
+        raws = {r[0] for r in client.query(f"SELECT hex(raw) FROM {store.database}.rejections FINAL").result_rows}
+    finally:
+        client.close()
+    assert {k: bytes.fromhex(v) for k, v in events.items()} == {"e\\1\t": valid[0], "e2": valid[1]}
+    assert {bytes.fromhex(r) for r in raws} == set(rejected)

@@ -136,7 +136,7 @@ def test_a_file_that_fails_half_way_changes_nothing(store: Any, full: dict[str, 
 def test_ctrl_c_during_a_replay_changes_nothing(store: Any, full: dict[str, Any]) -> None:
     import reelroi.sources_io as sources_io
 
-    real = sources_io.read_records
+    real = sources_io.read_batches
 
     def interrupted(paths: list[str], *args: Any, **kwargs: Any) -> Any:
         for n, batch in enumerate(real(paths, *args, **kwargs)):
@@ -145,7 +145,7 @@ def test_ctrl_c_during_a_replay_changes_nothing(store: Any, full: dict[str, Any]
             yield batch
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sources_io, "read_records", interrupted)
+        patch.setattr(sources_io, "read_batches", interrupted)
         code, _, err = store.run("replay", str(store.write(events(seed=2))), "--db", store.dsn, "--batch-size", "100")
     assert "interrupted" in one_line(code, err, expected_code=130)
     assert_intact(store, full)

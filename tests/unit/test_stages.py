@@ -150,6 +150,20 @@ def test_every_stage_record_survives_the_wire(lines: list[bytes], policy: Policy
     for record in sent:
         assert wire.decode(wire.encode(record)) == record
     assert {"CallbackIn", "ClockIn"} <= {type(r).__name__ for r in sent}
+    # and replay's spill files (reelroi/replay_codec.py): the same records, the same classes, the same order
+    import io
+
+    from reelroi.replay_codec import dump_records, load_frames
+
+    handle = io.BytesIO()
+    dump_records(sent[: len(sent) // 2], handle, 7)
+    dump_records(sent[len(sent) // 2 :], handle)
+    handle.seek(0)
+    frames = list(load_frames(handle))
+    assert [order for order, _ in frames] == [7, 0]
+    back = [record for _, part in frames for record in part]
+    assert back == sent and [type(r) for r in back] == [type(r) for r in sent]
+    assert repr(back) == repr(sent)  # Decimal digits and dates exactly
 
 
 def test_user_stage_tells_the_source_click_what_converted_and_a_click_it_left() -> None:
