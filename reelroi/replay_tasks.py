@@ -14,7 +14,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -131,6 +131,10 @@ def close_kept() -> None:
         _open.popitem()[1].close()
 
 
+# Fact kinds whose rows never hold bytes (sinks/rows.py), by their row function
+_PLAIN: dict[str, Callable[[Any], tuple[Any, ...]]] = {
+    kind: row for kind in ("user", "money", "duplicate", "spend") if (row := TABLES[kind].row) is not None
+}
 FIRST_LINE_VERSION = 1 << 62  # an event-log row's version in a replay: this, less the line's place in the input
 
 
@@ -141,8 +145,16 @@ def _write_rows(
     by_kind: dict[str, list[bytes]] = {}
     odd: list[bytes] = []
     events: list[bytes] = []
+    dumps = orjson.dumps
     for fact in facts:
-        if fact.kind == "event":
+        kind = fact.kind
+        if kind in _PLAIN:  # rows of text, numbers and booleans only: straight to JSON
+            lines = by_kind.get(kind)
+            if lines is None:
+                lines = by_kind[kind] = []
+            lines.append(dumps((*_PLAIN[kind](fact.row), fact.version)))
+            continue
+        if kind == "event":
             if log_events:
                 # Copies of an event all come with version 0; in a replay the earliest line's row must win
                 # (the one the stages count): ``first`` is this batch's place in the input.

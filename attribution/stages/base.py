@@ -88,6 +88,7 @@ class Stage(Generic[S]):
         self._dirty: dict[str, int] = {}
         self._changed: set[str] = set()
         self.tracking = True  # remember changed keys for checkpoints (replay, which takes none, turns it off)
+        self.deferred = False  # recompute only in ``recompute_deferred`` (a replay pass, which writes only final facts)
         self._config_changed = False
         self.facts: list[Fact] = []
         self.emits: list[Emit] = []
@@ -97,9 +98,20 @@ class Stage(Generic[S]):
     def apply(self, record: StageRecord, at: int) -> None:
         """Take one record into state and emit what it changed, at version ``at``."""
         self._apply(record, at)
-        if self._dirty:
+        if self._dirty and not self.deferred:
             dirty, self._dirty = self._dirty, {}
             for key in dirty:
+                self._recompute(key, at)
+
+    def recompute_deferred(self) -> None:
+        """Deferred mode: recompute every key touched since, once, at the version of the last record that touched it.
+
+        A key's outputs are a function of its state, which after the same records is the same whenever
+        the recomputing happens: only the intermediate values a per-record recompute emits are skipped.
+        """
+        while self._dirty:
+            dirty, self._dirty = self._dirty, {}
+            for key, at in dirty.items():
                 self._recompute(key, at)
 
     def apply_all(self, records: Iterable[tuple[StageRecord, int]]) -> None:

@@ -126,6 +126,9 @@ class BucketPass:
         self.topic = topic
         self.stage: Stage[Any] = stages_for(policy)[topic]
         self.stage.tracking = False  # no checkpoints: nothing needs the changed keys
+        # Only each key's last fact is written: recompute each touched key once, after the whole bucket
+        # (a user with 30 unlocks is recomputed once, not 30 times, and no transient value is emitted).
+        self.stage.deferred = True
         self._final: dict[tuple[str, Any], Fact] = {}
         self._at = 1  # positions start at 1, as in LocalPipeline: the router's facts have version 0
         self.records = 0
@@ -145,13 +148,17 @@ class BucketPass:
                 held = 0
         self._at = at
         self.records = at - 1
+        stage.recompute_deferred()
         yield self._take()
 
     def _take(self) -> list[Emit]:
         facts, emits = self.stage.flush()
         final = self._final
-        for fact in facts:  # in version order: the last of a key is its value after the pass
-            final[(fact.kind, key_of(fact))] = fact
+        for fact in facts:  # per key, the greatest version (of equal ones the later) is its value after the pass
+            key = (fact.kind, key_of(fact))
+            held = final.get(key)
+            if held is None or fact.version >= held.version:
+                final[key] = fact
         return emits
 
     def facts(self) -> list[Fact]:
