@@ -14,7 +14,8 @@ events/s, its ratio to the ceiling, peak RSS (the whole process tree,
 sampled, and the largest single process), rows written, and where the time
 went (pass 0, each stage's buckets summed over workers, the parent's
 inserts). ``--profile`` adds a cProfile of a one-process run (pass 0 vs
-stage passes vs sink inserts by function).
+stage passes vs sink inserts by function); ``--parts`` the CPU of each part
+per line in one process (load_tests/replay_parts.py).
 """
 
 from __future__ import annotations
@@ -181,6 +182,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also cProfile a one-process run of the first case")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--keep", help="generate into (and keep) this directory")
+    parser.add_argument("--parts", action="store_true", help="also time each part of a replay in one process")
+    parser.add_argument("--parts-lines", type=int, default=600_000, help="lines --parts takes (a worker's share)")
     args = parser.parse_args()
 
     base = Path(args.keep or tempfile.mkdtemp(prefix="reelroi-bench-"))
@@ -199,6 +202,10 @@ def main() -> None:
                 try:
                     if args.profile and not rows:
                         profile(source, work, args.top)
+                    if args.parts:
+                        from replay_parts import parts
+
+                        parts(source, args.parts_lines)
                     ceiling_s = plain_pass(source)
                     stats = run_child(source, work, args.workers)
                 finally:

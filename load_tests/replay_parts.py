@@ -1,0 +1,101 @@
+"""Where a replay's CPU goes, part by part, per input line: ``bench_replay.py --parts``.
+
+One process, collector off as in the workers' tasks, over the first
+``--parts-lines`` lines of the benchmark's file (the share one worker takes):
+pass 0 split into its parts (framing, the router with its fast path, filing
+records by shard, pickling them to spill files, writing the event-log rows),
+then every stage over the spilled buckets (read and arrange, apply, write its
+rows), and the orjson-plus-dict ceiling over the same lines in the same run.
+Benchmarks report; tests check behaviour.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def parts(source: Path, lines: int) -> None:
+    from attribution.policy import Policy
+    from attribution.stages.passes import PASSES, buckets_of
+    from reelroi import replay_tasks as tasks
+    from reelroi.sources_io import read_batches
+    from schemas.framing import LineBatch
+
+    work = Path(tempfile.mkdtemp(prefix="reelroi-parts-"))
+    head = work / "head.jsonl"
+    with source.open("rb") as src, head.open("wb") as out:
+        out.writelines(itertools.islice(src, lines))
+    spill = tasks.Spill(work / "spill")
+    spill.make()
+    tasks.setup(Policy(), str(spill.root), True)
+    router = tasks._context["router"]
+    took: dict[str, float] = {}
+
+    def timed(part: str, fn: Callable[[], Any]) -> Any:
+        started = _cpu()
+        result = fn()
+        took[part] = took.get(part, 0.0) + _cpu() - started
+        return result
+
+    gc.disable()
+    count = 0
+    try:
+        for index, batch in enumerate(read_batches([str(head)], 10_000)):
+            records = timed("pass 0: frame lines", lambda b=batch: b.records() if isinstance(b, LineBatch) else b)
+            count += len(records)
+            facts, emits = timed("pass 0: route (decode, fast path, records)", lambda r=records: router.route(r))
+            by_place = timed("pass 0: file records by shard", lambda e=emits: tasks._file_emits(e, None))
+
+            def spill_all(places: dict[tuple[str, int], Any] = by_place, order: int = index + 1) -> None:
+                for (topic, shard), emitted in places.items():
+                    path = spill.broadcast_file(topic, "p") if shard < 0 else spill.shard_file(topic, shard, "p")
+                    tasks._spill_kept(path, emitted, order)
+                tasks._flush_kept()
+
+            timed("pass 0: pickle to spill files", spill_all)
+            timed(
+                "pass 0: event-log rows", lambda f=facts, i=index: tasks._write_rows(spill, f"r{i}", f, True, i << 24)
+            )
+        tasks.close_kept()
+        buckets = 2
+        spill.make(buckets)
+        for topic in PASSES:
+            for bucket in range(buckets_of(topic, buckets)):
+                done = tasks.stage_task(topic, bucket, buckets)
+                took[f"stage {topic.removeprefix('stage.')}"] = (
+                    took.get(f"stage {topic.removeprefix('stage.')}", 0.0) + done.cpu
+                )
+    finally:
+        gc.enable()
+        tasks.close_kept()
+    started = time.perf_counter()
+    seen: dict[object, object] = {}
+    with head.open("rb") as handle:
+        for line in handle:
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if type(event) is dict:
+                seen[event.get("event_id")] = event.get("type")
+    ceiling = (time.perf_counter() - started) / count * 1e6
+    shutil.rmtree(work, ignore_errors=True)
+    total = sum(took.values()) / count * 1e6
+    print(f"\nCPU per input line, one process, {count:,} lines of {source.name}:")
+    for part, seconds in took.items():
+        print(f"  {part:<45} {seconds / count * 1e6:6.2f} µs")
+    print(f"  {'all parts':<45} {total:6.2f} µs")
+    print(f"  {'orjson + dict (the ceiling)':<45} {ceiling:6.2f} µs  ({ceiling / total:.3f} of all parts)")
