@@ -26,6 +26,7 @@ import contextlib
 import gc
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -39,7 +40,7 @@ from typing import Any
 
 import orjson
 
-from attribution.errors import SinkError
+from attribution.errors import ConfigError, SinkError
 from attribution.policy import Policy
 from attribution.stages import facts as fact_wire
 from attribution.stages.passes import PASSES, SHARDS, UPSTREAM, buckets_of
@@ -193,11 +194,25 @@ def _typed(fields: list[bytes | None], spec: list[tuple[str, str]]) -> list[Any]
     return [f if f is None or t == "String" else int(f) for f, (_, t) in zip(fields, spec, strict=True)]
 
 
+_GLOB = re.compile(r"[*?{}\[\]]")  # what ClickHouse's file() expands in a path (it has no escape for them)
+
+
 def spill_root() -> Path:
+    """A fresh private directory for one replay's files (``REELROI_REPLAY_SPILL_DIR``, else $TMPDIR)."""
     base = os.environ.get("REELROI_REPLAY_SPILL_DIR") or None
     if base:
         Path(base).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="reelroi-replay-", dir=base))
+    root = Path(tempfile.mkdtemp(prefix="reelroi-replay-", dir=base))
+    if _GLOB.search(str(root)):
+        # the embedded engine reads the rows files by path, and would expand these into no file at all:
+        # an empty replay, reported as a success
+        root.rmdir()
+        where = "REELROI_REPLAY_SPILL_DIR" if base else "TMPDIR"
+        raise ConfigError(
+            f"replay's spill directory {str(root.parent)!r} ({where}) holds one of * ? {{ }} [ ], which ClickHouse's "
+            "file() reads as a pattern: choose another directory"
+        )
+    return root
 
 
 class _Runner:

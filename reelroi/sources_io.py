@@ -122,7 +122,10 @@ def read_batches(
     be framed (by whoever routes them), and the records of lines framed here: a line over the limit (only its
     head was read) or a last line with no LF."""
     for index, path in enumerate(paths, start=1):
-        prefix = f"{index}:{path}:"
+        # a name that is not UTF-8 arrives with surrogate escapes (os.fsdecode), which no row can carry: its
+        # bytes shown as \xNN in the origin instead
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        prefix = f"{index}:{shown}:"
         lines: list[bytes] = []
         first = 1
         try:

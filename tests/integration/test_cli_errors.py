@@ -274,3 +274,33 @@ def test_the_default_relative_chdb_directory_works(tmp_path):
         [sys.executable, "-m", "reelroi.cli", "roi", "--format", "json"], cwd=tmp_path, env=env, capture_output=True
     )
     assert roi.returncode == 0 and b'"cA"' in roi.stdout
+
+
+# --------------------------------------------------------------------------- spill directory and odd names
+
+
+def test_a_spill_directory_clickhouse_would_read_as_a_pattern_is_refused(tmp_path, expected):
+    """ClickHouse's file() expands * ? { } [ ] in a path: the rows files would read as nothing and the replay
+    would report success with empty tables. It is refused, and what was there stays."""
+    db = dsn(tmp_path)
+    assert reelroi("replay", str(EXAMPLE), "--db", db).returncode == 0
+    env = {**_env(), "REELROI_REPLAY_SPILL_DIR": str(tmp_path / "spill{a,b}")}
+    proc = subprocess.run(
+        [str(REELROI), "replay", str(EXAMPLE), "--db", db], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert "REELROI_REPLAY_SPILL_DIR" in one_error_line(proc)
+    assert reports(db) == expected
+
+
+def test_an_input_name_that_is_not_utf8_is_kept_in_origins(tmp_path):
+    line = (EXAMPLE.read_bytes().splitlines()[0]) + b"\n"
+    name = os.fsencode(tmp_path) + b"/f\xff.jsonl"
+    with open(name, "wb") as handle:
+        handle.write(line + line + b"not json\n")  # a duplicate and a rejection: rows that carry the origin
+    db = dsn(tmp_path)
+    proc = subprocess.run(
+        [os.fsencode(REELROI), b"replay", name, b"--db", db.encode()], capture_output=True, env=_env()
+    )
+    assert proc.returncode == 0, proc.stderr
+    rejects = json.loads(reelroi("rejects", "--db", db, "--format", "json").stdout)
+    assert rejects == {"rejected": {"invalid_json": 1}, "duplicates": 1}, rejects
