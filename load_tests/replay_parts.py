@@ -20,8 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 
 def _cpu() -> float:
     return time.process_time()
@@ -81,17 +79,9 @@ def parts(source: Path, lines: int) -> None:
     finally:
         gc.enable()
         tasks.close_kept()
-    started = time.perf_counter()
-    seen: dict[object, object] = {}
-    with head.open("rb") as handle:
-        for line in handle:
-            try:
-                event = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if type(event) is dict:
-                seen[event.get("event_id")] = event.get("type")
-    ceiling = (time.perf_counter() - started) / count * 1e6
+    from bench_replay import plain_pass
+
+    ceiling = plain_pass(head) / count * 1e6
     shutil.rmtree(work, ignore_errors=True)
     total = sum(took.values()) / count * 1e6
     print(f"\nCPU per input line, one process, {count:,} lines of {source.name}:")

@@ -128,14 +128,8 @@ def fast_decode(raw: bytes) -> Found | None:
         data = orjson.loads(raw)
         if type(data) is not dict or "schema_version" in data:
             return None
-        kind = data.get("type")
-        if type(kind) is not str:
-            return None
-        fields = _TYPES.get(kind)
-        if fields is None:
-            return None
-        text = data.get("ts")
-        if type(text) is not str:
+        kind, text = data.get("type"), data.get("ts")
+        if type(kind) is not str or type(text) is not str or (fields := _TYPES.get(kind)) is None:
             return None
         ts = _ticks.get(text)
         if ts is None:
