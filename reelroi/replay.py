@@ -11,7 +11,7 @@ from attribution.outputs import ORDER_DUPLICATE, STATE_KEY_PREFIX
 from attribution.policy import Policy
 from reelroi.progress import Progress
 from reelroi.replay_passes import Batch, run_passes
-from schemas.framing import Record
+from schemas.framing import LoggedBatch
 from sinks.builds import Build, building
 from sinks.compare import source_totals
 from sinks.connection import command
@@ -118,7 +118,7 @@ def reattribute(
 
         def batches() -> Iterable[Batch]:
             for block in sink.logged_events():
-                yield [Record(origin, raw) for origin, raw in block]
+                yield LoggedBatch([origin for origin, _ in block], [raw for _, raw in block])
 
         stats = run_bucketed(target, policy, batches(), build, "reattribute")
         if inspect is not None:  # a dry run looks at the build, then raises: nothing is switched in

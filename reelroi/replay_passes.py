@@ -57,12 +57,13 @@ from reelroi.replay_tasks import (
     stage_task,
     worker_setup,
 )
-from schemas.framing import LineBatch, Record
+from schemas.framing import LineBatch, LoggedBatch, Record
 from sinks.connection import command
 from sinks.rows import TABLES, TS
 from sinks.writer import ClickHouseSink
 
-Batch = list[Record] | LineBatch  # records, or lines framed where they are routed (schemas/framing.py)
+# records, or lines framed where they are routed, or event-log records as two lists (schemas/framing.py)
+Batch = list[Record] | LineBatch | LoggedBatch
 Alive = Callable[[Iterator[tuple[str, "Done"]]], Iterator[tuple[str, "Done"]]]
 PARALLEL_FROM = 10_000  # events: below, starting worker processes costs more than it saves
 BUCKET_EVENTS = 80_000  # input events per bucket: what one stage pass holds (state and records) stays near 100 MB
@@ -333,7 +334,7 @@ def _pass0(
         for start in range(0, len(batch), ROUTE_BATCH):  # small tasks: less held per worker, even sharing
             part = (
                 batch.part(start, start + ROUTE_BATCH)
-                if isinstance(batch, LineBatch)
+                if isinstance(batch, (LineBatch, LoggedBatch))
                 else batch[start : start + ROUTE_BATCH]
             )
             window.append(runner.submit(route_task, index, part))

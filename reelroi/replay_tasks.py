@@ -29,7 +29,7 @@ from attribution.stages.passes import PASSES, SHARDS, UPSTREAM, BucketPass, arra
 from attribution.stages.records import BROADCAST, Emit, StageRecord
 from attribution.stages.router import Router
 from reelroi.replay_codec import dump_records, event_line, load_frames, tsv_line
-from schemas.framing import LineBatch, Record
+from schemas.framing import LineBatch, LoggedBatch, Record
 from sinks.rows import TABLES
 
 ODD_ROWS = "facts"  # rows that JSON cannot carry (bytes that are not UTF-8): sent as fact lines, written natively
@@ -213,12 +213,13 @@ def worker_setup(policy: Policy, root: str, log_events: bool) -> None:
     setup(policy, root, log_events)
 
 
-def route_task(index: int, batch: list[Record] | LineBatch) -> Done:
+def route_task(index: int, batch: list[Record] | LineBatch | LoggedBatch) -> Done:
     """Pass 0 over one batch: the event log and rejections to a rows file, stage records to their shards."""
     started, cpu = time.perf_counter(), time.process_time()
     gc.disable()  # a batch's objects are acyclic and gone at its end: no collector passes over them
     try:
-        return _route(index, batch.records() if isinstance(batch, LineBatch) else batch, started, cpu)
+        records = batch.records() if isinstance(batch, (LineBatch, LoggedBatch)) else batch
+        return _route(index, records, started, cpu)
     finally:
         gc.enable()
 
