@@ -76,15 +76,16 @@ def _tree_rss(pid: int) -> tuple[int, int]:
     return total, largest
 
 
-def run_child(source: Path, work: Path, workers: int | None) -> dict[str, Any]:
-    """``reelroi replay``'s code on ``source`` in a fresh process; its stats, and the tree's peak RSS."""
+def run_child(source: Path, work: Path, workers: int | None, mode: str = "--child") -> dict[str, Any]:
+    """``reelroi replay``'s code on ``source`` in a fresh process (``--child-reattribute``: ``reelroi reattribute``
+    over the database the replay left); its stats, and the tree's peak RSS."""
     env = dict(os.environ)
     if workers:
         env["REELROI_REPLAY_WORKERS"] = str(workers)
     env["REELROI_REPLAY_SPILL_DIR"] = str(work / "spill")
     out = work / "stats.json"
     child = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(source), str(work / "chdb"), str(out)], env=env, cwd=ROOT
+        [sys.executable, __file__, mode, str(source), str(work / "chdb"), str(out)], env=env, cwd=ROOT
     )
     peak_sum = peak_one = 0
     while child.poll() is None:
@@ -133,6 +134,28 @@ def child_main(source: str, db_dir: str, out: str) -> None:
     Path(out).write_text(json.dumps(result))
 
 
+def reattribute_main(source: str, db_dir: str, out: str) -> None:
+    """``reelroi reattribute`` (cli.cmd_reattribute's code) under a 2-hour click window, over the replayed database."""
+    from attribution.policy import Policy
+    from reelroi.replay import reattribute
+    from sinks.connection import connect
+    from sinks.schema import migrate
+    from sinks.writer import ClickHouseSink
+
+    client = connect(f"chdb://{db_dir}")
+    migrate(client, "reelroi")
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    stats = reattribute(ClickHouseSink(client, "reelroi"), Policy(click_window_s=2 * 3600))
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    parent_cpu, workers_cpu = (
+        (a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) for a, b in zip(after, before, strict=True)
+    )
+    result = {"records": stats.records, "seconds": seconds, "parent_cpu_s": parent_cpu, "workers_cpu_s": workers_cpu}
+    Path(out).write_text(json.dumps(result))
+
+
 def profile(source: Path, work: Path, top: int) -> None:
     """A cProfile of a one-process replay: the functions that take the time, pass 0 and stage passes together."""
     import cProfile
@@ -172,6 +195,9 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child_main(*sys.argv[2:5])
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-reattribute":
+        reattribute_main(*sys.argv[2:5])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, nargs="+", default=[300_000, 1_200_000])
     parser.add_argument("--order", nargs="+", choices=("sorted", "shuffled"), default=["sorted", "shuffled"])
@@ -183,6 +209,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--keep", help="generate into (and keep) this directory")
     parser.add_argument("--parts", action="store_true", help="also time each part of a replay in one process")
+    parser.add_argument("--reattribute", action="store_true", help="also time a reattribute of each replayed db")
     parser.add_argument("--parts-lines", type=int, default=600_000, help="lines --parts takes (a worker's share)")
     args = parser.parse_args()
 
@@ -208,6 +235,8 @@ def main() -> None:
                         parts(source, args.parts_lines)
                     ceiling_s = plain_pass(source)
                     stats = run_child(source, work, args.workers)
+                    if args.reattribute:
+                        stats["reattribute"] = run_child(source, work, args.workers, "--child-reattribute")
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 rate = stats["records"] / stats["replay_s"]
@@ -234,6 +263,15 @@ def _print_run(row: dict[str, Any]) -> None:
         f"inserts, the engine's threads) {row['parent_cpu_s']:.1f} s, worker processes {row['workers_cpu_s']:.1f} s"
     )
     print(f"  peak RSS        {row['peak_rss_mb']:,.0f} MB all processes, {row['peak_one_mb']:,.0f} MB the largest")
+    again = row.get("reattribute")
+    if again:
+        cpu = again["parent_cpu_s"] + again["workers_cpu_s"]
+        print(
+            f"  reattribute     {again['seconds']:.1f} s ({again['records'] / again['seconds']:,.0f} events/s, "
+            f"{again['records'] / again['seconds'] / row['ceiling']:.3f} of the ceiling), peak RSS "
+            f"{again['peak_rss_mb']:,.0f} MB all / {again['peak_one_mb']:,.0f} MB the largest, "
+            f"CPU {cpu / again['records'] * 1e6:.1f} µs/event"
+        )
     print("  where the time goes (seconds; 'all workers' sums the workers' task time):")
     for name, seconds in row["timings"].items():
         print(f"    {name:<42} {seconds:7.1f}")
