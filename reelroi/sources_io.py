@@ -84,13 +84,17 @@ def _lines(handle: BinaryIO, max_line: int) -> Iterator[tuple[bytes, int | None,
         else:
             length = len(line)
             blank = not line.strip(_BLANK)
+            before = line[-1:]  # the byte before the chunk being read
             while True:  # skip the rest of an oversized line in bounded chunks
                 more = handle.readline(_CHUNK)
                 length += len(more)
                 blank = blank and not more.strip(_BLANK + b"\n")
                 if not more or more.endswith(b"\n"):
-                    length -= 1 if more.endswith(b"\n") else 0
+                    if more.endswith(b"\n"):
+                        # neither the LF nor a CR before it is part of the event (SPEC 2)
+                        length -= 2 if (more[-2:-1] or before) == b"\r" else 1
                     break
+                before = more[-1:]
             # a blank line is skipped however long (as frame_line does for one read whole)
             yield (b"", None, True) if blank else (line, length, True)
 

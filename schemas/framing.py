@@ -35,15 +35,19 @@ def frame_line(
     line over the limit is never held whole); ``terminated`` says whether a LF
     ended it (only then is a CR before it not part of the event).
     """
-    if terminated and line.endswith(b"\r"):  # SPEC 2: a CR before the LF is not part of the event
-        line = line[:-1]
+    if terminated and length is None and line.endswith(b"\r"):  # SPEC 2: a CR before the LF is not part of the event
+        line = line[:-1]  # (not in a head read of a longer line: its CR, if any, is the reader's to count)
     if length is None:
         if not line.strip(_BLANK):
             return None  # blank, however long
         length = len(line)
     if length > max_line:
-        detail = f"line of {length:,} bytes is over the limit of {max_line:,} (REELROI_MAX_LINE_BYTES); first {KEPT_BYTES:,} kept"
-        return Record(origin, line[:KEPT_BYTES], Invalid(TOO_LARGE, detail))
+        kept = line[: min(length, KEPT_BYTES)]  # a head read may end in the CR of a CRLF just past the limit
+        detail = (
+            f"line of {length:,} bytes is over the limit of {max_line:,} (REELROI_MAX_LINE_BYTES); "
+            f"first {len(kept):,} kept"
+        )
+        return Record(origin, kept, Invalid(TOO_LARGE, detail))
     return Record(origin, line)
 
 
