@@ -173,6 +173,9 @@ def run_foreground(port: int) -> int:
         raise SystemExit(128 + signum)  # unwinds through the ``finally`` that stops the child
 
     signal.signal(signal.SIGTERM, terminate)
+    # explicitly: a process started in the background by a shell inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt for it (a broker started so would not stop on SIGINT)
+    signal.signal(signal.SIGINT, terminate)
     broker = EmbeddedBroker(port=port)
     try:
         broker.start()
