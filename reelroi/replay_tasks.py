@@ -148,11 +148,12 @@ def _write_rows(
     dumps = orjson.dumps
     for fact in facts:
         kind = fact.kind
-        if kind in _PLAIN:  # rows of text, numbers and booleans only: straight to JSON
+        plain = _PLAIN.get(kind)
+        if plain is not None:  # rows of text, numbers and booleans only: straight to JSON
             lines = by_kind.get(kind)
             if lines is None:
                 lines = by_kind[kind] = []
-            lines.append(dumps((*_PLAIN[kind](fact.row), fact.version)))
+            lines.append(dumps((*plain(fact.row), fact.version)))
             continue
         if kind == "event":
             if log_events:
