@@ -25,7 +25,7 @@ from attribution.outputs import EVENT_ID_DUPLICATE
 from attribution.policy import Policy
 from attribution.stages import facts as fact_wire
 from attribution.stages.facts import Fact
-from attribution.stages.passes import PASSES, SHARDS, UPSTREAM, BucketPass, arrange, buckets_of, shard_of
+from attribution.stages.passes import PASSES, SHARDS, UPSTREAM, BucketPass, buckets_of, shard_of
 from attribution.stages.records import BROADCAST, Emit, StageRecord
 from attribution.stages.router import Router
 from reelroi.replay_codec import dump_records, event_line, load_frames, tsv_line
@@ -281,7 +281,7 @@ def stage_task(topic: str, bucket: int, buckets: int) -> Done:
     try:
         runner = BucketPass(topic, _context["policy"])
         producer = f"{topic}-{bucket}"
-        for emits in runner.run(arrange(records)):
+        for emits in runner.run(runner.arranged(records)):
             for (target, place), emitted in _file_emits(emits, buckets).items():
                 path = (
                     spill.broadcast_file(target, producer) if place < 0 else spill.bucket_file(target, place, producer)

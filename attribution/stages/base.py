@@ -121,6 +121,14 @@ class Stage(Generic[S]):
     def _apply(self, record: StageRecord, at: int) -> None:
         raise NotImplementedError
 
+    def needed(self, records: list[StageRecord]) -> list[StageRecord]:
+        """Of all the records a fresh stage will ever take (a replay pass over a bucket), those that can change an output.
+
+        A stage whose keys can be idle overrides this (the touch stage): the records it drops, applied,
+        would change no fact and emit nothing, so the pass's facts and emits are the same without them.
+        """
+        return records
+
     def touch(self, key: str, at: int) -> None:
         """``key``'s outputs may have changed because of the record at ``at``: recompute it."""
         self._dirty[key] = at

@@ -17,7 +17,9 @@ mutated and hostile lines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +40,49 @@ _CALLBACK_MAX = 4096
 # dropped whole when full, so it holds a quarter of a million timestamps at most.
 _TICKS_LIMIT = 1 << 18
 _ticks: dict[str, int] = {}
+
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+_DAY_LIMIT = 1 << 14
+_days: dict[str, int] = {}  # days since the epoch, by the date text of a timestamp
+# The common shape of an RFC 3339 timestamp: upper-case T and Z, at most 18 fractional digits.
+_SHAPE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,18}))?(?:Z|([+-][0-9]{2}):([0-9]{2}))"
+)
+
+
+def plain_ticks(text: str) -> int | None:
+    """Ticks of a timestamp of the common shape in years 2-9998, in integers; None for any other text.
+
+    The same instant ``to_ticks(parse_timestamp(text))`` gives (it keeps the first six fractional
+    digits in the datetime and the next twelve as ticks, so ticks are the first 18 digits), without
+    building a datetime; whatever this does not take, ``parse_timestamp`` judges.
+    """
+    match = _SHAPE.fullmatch(text)
+    if match is None:
+        return None
+    day, hour, minute, second, fraction, offset_hours, offset_minutes = match.groups()
+    if hour > "23" or minute > "59" or second > "59":
+        return None
+    days = _days.get(day)
+    if days is None:
+        if not "0001" < day[:4] < "9999":
+            return None
+        try:
+            days = date.fromisoformat(day).toordinal() - _EPOCH_DAY
+        except ValueError:
+            return None
+        if len(_days) >= _DAY_LIMIT:
+            _days.clear()
+        _days[day] = days
+    seconds = days * 86_400 + int(hour) * 3_600 + int(minute) * 60 + int(second)
+    if offset_hours is not None:
+        if offset_hours[1:] > "23" or offset_minutes > "59":
+            return None
+        offset = int(offset_hours[1:]) * 3_600 + int(offset_minutes) * 60
+        seconds = seconds - offset if offset_hours[0] == "+" else seconds + offset
+    ticks = seconds * 1_000_000_000_000_000_000
+    return ticks + int(fraction.ljust(18, "0")) if fraction else ticks
 
 
 class _Refused(Exception):
@@ -133,7 +178,9 @@ def fast_decode(raw: bytes) -> Found | None:
             return None
         ts = _ticks.get(text)
         if ts is None:
-            ts = to_ticks(parse_timestamp(text))  # ValueError (refused) for anything but a valid timestamp text
+            ts = plain_ticks(text)
+            if ts is None:
+                ts = to_ticks(parse_timestamp(text))  # ValueError (refused) for anything but a valid timestamp text
             if len(_ticks) >= _TICKS_LIMIT:
                 _ticks.clear()
             _ticks[text] = ts

@@ -133,6 +133,10 @@ class BucketPass:
         self._at = 1  # positions start at 1, as in LocalPipeline: the router's facts have version 0
         self.records = 0
 
+    def arranged(self, records: list[StageRecord]) -> list[StageRecord]:
+        """A bucket's records as this pass takes them: those that can change an output (``Stage.needed``), arranged."""
+        return arrange(self.stage.needed(records))
+
     def run(self, records: Iterable[StageRecord], every: int = 20_000) -> Iterable[list[Emit]]:
         """Apply ``records`` in order; yields the emits every ``every`` records (so they can be spilled)."""
         stage = self.stage

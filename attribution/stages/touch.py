@@ -81,6 +81,30 @@ class TouchStage(Stage[TouchState]):
                 self._pending.setdefault(record.key, set()).add(record.event_id)
                 self.touch(record.key, at)
 
+    def needed(self, records: list[StageRecord]) -> list[StageRecord]:
+        """Less the touches of keys no redirect names, unless a touch there is a copy (a duplicate fact).
+
+        Such a key answers nothing: its touches only ever change its own state (``keep``), which a
+        replay pass discards. Most device keys are of this kind (impressions of devices that never
+        redirect), and most click keys (clicks never followed).
+        """
+        asked: set[str] = set()
+        copied: set[str] = set()
+        seen: set[tuple[str, str]] = set()
+        for record in records:
+            kind = type(record)
+            if kind is TouchIn:
+                pair = (record[0], record[2])  # key, event_id
+                if pair in seen:
+                    copied.add(pair[0])
+                else:
+                    seen.add(pair)
+            elif kind is RedirectAt:
+                asked.add(record[0])
+        del seen
+        asked |= copied
+        return [r for r in records if type(r) is not TouchIn or r[0] in asked]
+
     def _recompute(self, key: str, at: int) -> None:
         state = self.keys[key]
         slot = key[0]

@@ -18,10 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attribution.policy import Policy
-from attribution.stages.fast_path import fast_decode
+from attribution.clock import to_ticks
+from attribution.stages.fast_path import fast_decode, plain_ticks
 from attribution.stages.router import Router
 from reelroi.generator import GeneratorConfig, generate
 from schemas.decode import Invalid, decode
+from schemas.fields import parse_timestamp
 from schemas.framing import Record
 from tests.hostile import CORPUS, event, hostile_events, hostile_lines
 
@@ -104,3 +106,33 @@ def test_edges_the_fast_path_refuses() -> None:
 @given(hostile_events() | hostile_lines | st.sampled_from(sorted(FAST_TYPES)).map(lambda k: event(k)))
 def test_hostile_lines_agree(raw: bytes) -> None:
     agrees(raw)
+
+
+DIGITS = (
+    st.integers(0, 99).map("{:02d}".format)
+    | st.integers(0, 12).map("{:02d}".format)
+    | st.text("0123456789", max_size=3)
+)
+STAMPS = st.builds(
+    lambda y, mo, d, h, mi, s, frac, sep, zone: f"{y:04d}-{mo}-{d}{sep}{h}:{mi}:{s}{frac}{zone}",
+    st.integers(0, 10_000) | st.sampled_from([1, 2, 1970, 2026, 9998, 9999]),
+    DIGITS, DIGITS, DIGITS, DIGITS, DIGITS,
+    st.just("") | st.text("0123456789", min_size=0, max_size=22).map(lambda f: "." + f),
+    st.sampled_from(["T", "T", "t", " "]),
+    st.sampled_from(["Z", "Z", "z", ""]) | st.builds(lambda s, h, m: f"{s}{h}:{m}", st.sampled_from("+-"), DIGITS, DIGITS),
+)  # fmt: skip
+
+
+@FUZZ
+@given(STAMPS | st.text(max_size=40))
+def test_plain_ticks_is_parse_timestamp_where_it_answers(text: str) -> None:
+    ticks = plain_ticks(text)
+    if ticks is not None:
+        assert ticks == to_ticks(parse_timestamp(text)), text
+
+
+def test_plain_ticks_takes_the_common_shapes() -> None:
+    for text in ("2026-11-02T16:55:12+08:00", "2026-11-02T16:55:12.123456789012345678Z", "0002-01-01T00:00:00-23:59"):
+        assert plain_ticks(text) == to_ticks(parse_timestamp(text)), text
+    for text in ("2026-02-30T00:00:00Z", "2026-11-02T24:00:00Z", "2026-11-02T16:55:12+24:00", "0001-01-01T00:00:00Z"):
+        assert plain_ticks(text) is None, text

@@ -45,7 +45,7 @@ def run_in_buckets(lines: list[bytes], policy: Policy, buckets: int, rng: random
             records = inbox.pop((topic, bucket), [])
             rng.shuffle(records)
             runner = BucketPass(topic, policy)
-            for out in runner.run(arrange(records), every=rng.randint(1, 8)):
+            for out in runner.run(runner.arranged(records), every=rng.randint(1, 8)):
                 file(out)
             facts.extend(runner.facts())
     assert not inbox, f"records left for stages that already ran: {sorted(inbox)}"
