@@ -92,18 +92,17 @@ class TouchStage(Stage[TouchState]):
         copied: set[str] = set()
         seen: set[tuple[str, str]] = set()
         for record in records:
-            kind = type(record)
-            if kind is TouchIn:
-                pair = (record[0], record[2])  # key, event_id
+            if isinstance(record, TouchIn):
+                pair = (record.key, record.event_id)
                 if pair in seen:
-                    copied.add(pair[0])
+                    copied.add(record.key)
                 else:
                     seen.add(pair)
-            elif kind is RedirectAt:
-                asked.add(record[0])
+            elif isinstance(record, RedirectAt):
+                asked.add(record.key)
         del seen
         asked |= copied
-        return [r for r in records if type(r) is not TouchIn or r[0] in asked]
+        return [r for r in records if not isinstance(r, TouchIn) or r.key in asked]
 
     def _recompute(self, key: str, at: int) -> None:
         state = self.keys[key]

@@ -17,8 +17,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attribution.policy import Policy
 from attribution.clock import to_ticks
+from attribution.policy import Policy
 from attribution.stages.fast_path import fast_decode, plain_ticks
 from attribution.stages.router import Router
 from reelroi.generator import GeneratorConfig, generate
