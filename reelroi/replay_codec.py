@@ -16,10 +16,14 @@ NULL as ``\\N``. The other tables' rows stay JSON arrays (``reelroi/replay_tasks
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date
+from decimal import Decimal
 from typing import Any, BinaryIO
 
+from attribution.orders import PaymentRec, RefundRec
 from attribution.outputs import LoggedEvent
+from attribution.sources import Touch
 from attribution.stages.records import (
     Answer,
     CallbackIn,
@@ -44,25 +48,85 @@ _CLASSES: tuple[type[Any], ...] = (
 )  # fmt: skip
 _TAGS = {cls: index for index, cls in enumerate(_CLASSES)}
 _new = tuple.__new__
+_day = date.fromordinal
+
+# Pickle takes a Decimal, a date or a NamedTuple through Python-level reductions, five to ten times
+# slower than a str or an int: records holding them go as plain tuples of str and int (a Decimal's
+# str and a date's ordinal give back exactly the same value), by these per class.
+Plain = tuple[Any, ...]
+
+
+def _payment(p: PaymentRec) -> Plain:
+    return (p.ts, p.event_id, p.user_id, str(p.amount), p.currency, p.date.toordinal(), p.origin, p.raw)
+
+
+def _payment_back(v: Plain) -> PaymentRec:
+    return _new(PaymentRec, (v[0], v[1], v[2], Decimal(v[3]), v[4], _day(v[5]), v[6], v[7]))
+
+
+def _refund(r: RefundRec) -> Plain:
+    return (r.ts, r.event_id, str(r.amount), r.currency, r.date.toordinal(), r.origin, r.raw)
+
+
+def _refund_back(v: Plain) -> RefundRec:
+    return _new(RefundRec, (v[0], v[1], Decimal(v[2]), v[3], _day(v[4]), v[5], v[6]))
+
+
+def _touch_back(v: Plain | None) -> Touch | None:
+    return None if v is None else _new(Touch, v)
+
+
+_PLAIN: dict[type[Any], tuple[Callable[[Any], Plain], Callable[[Plain], Any]]] = {
+    UnlockIn: (
+        lambda r: (r.user_id, r.ts, r.event_id, str(r.revenue), r.currency, r.date.toordinal(), r.origin),
+        lambda v: _new(UnlockIn, (v[0], v[1], v[2], Decimal(v[3]), v[4], _day(v[5]), v[6])),
+    ),
+    PaymentIn: (lambda r: (r.order_id, _payment(r.rec)), lambda v: _new(PaymentIn, (v[0], _payment_back(v[1])))),
+    RefundIn: (lambda r: (r.order_id, _refund(r.rec)), lambda v: _new(RefundIn, (v[0], _refund_back(v[1])))),
+    Answer: (
+        lambda r: (r.user_id, r.redirect_id, r.slot, r.version, r.click and tuple(r.click),
+                   r.impression and tuple(r.impression)),
+        lambda v: _new(Answer, (v[0], v[1], v[2], v[3], _touch_back(v[4]), _touch_back(v[5]))),
+    ),
+    OrderResult: (
+        lambda r: (
+            r.user_id, r.order_id, r.version, r.counted and _payment(r.counted),
+            None if r.rate is None else str(r.rate), tuple(_refund(f) for f in r.refunds),
+        ),
+        lambda v: _new(OrderResult, (
+            v[0], v[1], v[2], v[3] and _payment_back(v[3]), None if v[4] is None else Decimal(v[4]),
+            tuple(_refund_back(f) for f in v[5]),
+        )),
+    ),
+}  # fmt: skip
+_TO_PLAIN = tuple(_PLAIN[cls][0] if cls in _PLAIN else tuple for cls in _CLASSES)
+_FROM_PLAIN = tuple(_PLAIN[cls][1] if cls in _PLAIN else None for cls in _CLASSES)
 
 
 def dump_records(records: Sequence[StageRecord], handle: BinaryIO, order: int = 0) -> None:
     """Append one frame holding ``records`` to ``handle``; ``order`` places it among other files' frames."""
     tags = bytes([_TAGS[type(r)] for r in records])
+    plain = _TO_PLAIN
     pickler = pickle.Pickler(handle, protocol=5)
     pickler.fast = True  # no memo: nothing here is shared or cyclic, and the memo costs half the time
-    pickler.dump((order, tags, [tuple(r) for r in records]))
+    pickler.dump((order, tags, [plain[tag](r) for tag, r in zip(tags, records, strict=True)]))
 
 
 def load_frames(handle: BinaryIO) -> Iterator[tuple[int, list[StageRecord]]]:
     """Every frame in ``handle``, in the order they were appended: (its order, its records)."""
-    classes = _CLASSES
+    classes, back = _CLASSES, _FROM_PLAIN
     while True:
         try:
             order, tags, fields = pickle.load(handle)
         except EOFError:
             return
-        yield order, [_new(classes[tag], values) for tag, values in zip(tags, fields, strict=True)]
+        yield (
+            order,
+            [
+                _new(classes[tag], values) if (b := back[tag]) is None else b(values)
+                for tag, values in zip(tags, fields, strict=True)
+            ],
+        )
 
 
 # --------------------------------------------------------------------------- TabSeparated rows

@@ -193,3 +193,34 @@ def test_user_stage_tells_the_source_click_what_converted_and_a_click_it_left() 
     left, took = seen[-2:]
     assert (left.click_event_id, left.campaign_id, left.payments) == ("c-old", "", ())
     assert (took.click_event_id, took.campaign_id, [p[0] for p in took.payments]) == ("c-new", "cB", ["o1"])
+
+
+def test_spill_frames_give_back_decimals_dates_and_nested_records_exactly() -> None:
+    """Records replay spills as plain tuples (Decimal as text, date as ordinal, nested records flat) come back equal."""
+    import io
+    from datetime import date
+    from decimal import Decimal
+
+    from attribution.orders import PaymentRec, RefundRec
+    from attribution.sources import Touch
+    from attribution.stages.records import Answer, OrderResult, PaymentIn, RefundIn, UnlockIn
+    from reelroi.replay_codec import dump_records, load_frames
+
+    pay = PaymentRec(10**30 + 7, "p1", "u1", Decimal("12.3400"), "CNY", date(2026, 11, 3), "f:1", b"{\x00\xff}")
+    refund = RefundRec(5, "r1", Decimal("1E+2"), "USD", date(1, 1, 1), "f:2", b"")
+    touch = Touch(3, "c1", "campaign", "cA")
+    records: list[StageRecord] = [
+        UnlockIn("u1", 1, "a1", Decimal("0.0000"), "CNY", date(9999, 12, 31), "f:3"),
+        PaymentIn("o1", pay),
+        RefundIn("o1", refund),
+        OrderResult("u1", "o1", 4, pay, Decimal("7.1234567890123456789"), (refund, refund._replace(event_id="r2"))),
+        OrderResult("u1", "o2", 5, None, None, ()),
+        Answer("u1", "rd1", "d", 6, touch, None),
+        Answer("u1", "rd1", "k", 7, None, touch._replace(event_id="i1")),
+    ]
+    handle = io.BytesIO()
+    dump_records(records, handle, 3)
+    handle.seek(0)
+    ((order, back),) = list(load_frames(handle))
+    assert order == 3 and back == records and repr(back) == repr(records)
+    assert [type(r) for r in back] == [type(r) for r in records]
