@@ -2,8 +2,9 @@
 
 One process, collector off as in the workers' tasks, over the first
 ``--parts-lines`` lines of the benchmark's file (the share one worker takes):
-pass 0 split into its parts (framing, the router with its fast path, filing
-records by shard, pickling them to spill files, writing the event-log rows),
+pass 0 split into its parts (framing; the router with its fast path, filing
+records by shard and making event-log rows as it goes; pickling records to
+spill files; writing the rows files),
 then every stage over the spilled buckets (read and arrange, apply, write its
 rows), and the orjson-plus-dict ceiling over the same lines in the same run.
 Benchmarks report; tests check behaviour.
@@ -61,11 +62,13 @@ def parts(source: Path, lines: int) -> None:
         for index, batch in enumerate(read_batches([str(head)], 10_000)):
             records = timed("pass 0: frame lines", lambda b=batch: b.records() if isinstance(b, LineBatch) else b)
             count += len(records)
-            facts, emits = timed("pass 0: route (decode, fast path, records)", lambda r=records: router.route(r))
+            out = tasks._Filed(index << 24, True)
+            facts, _ = timed(
+                "pass 0: route, file by shard, event-log rows", lambda r=records, o=out: router.route(r, o)
+            )
             fast_alone += timed_apart(lambda r=records: [fast_decode(record.raw) for record in r])
-            by_place = timed("pass 0: file records by shard", lambda e=emits: tasks._file_emits(e, None))
 
-            def spill_all(places: dict[tuple[str, int], Any] = by_place, order: int = index + 1) -> None:
+            def spill_all(places: dict[tuple[str, int], Any] = out.places, order: int = index + 1) -> None:
                 for (topic, shard), emitted in places.items():
                     path = spill.broadcast_file(topic, "p") if shard < 0 else spill.shard_file(topic, shard, "p")
                     tasks._spill_kept(path, emitted, order)
@@ -73,7 +76,8 @@ def parts(source: Path, lines: int) -> None:
 
             timed("pass 0: pickle to spill files", spill_all)
             timed(
-                "pass 0: event-log rows", lambda f=facts, i=index: tasks._write_rows(spill, f"r{i}", f, True, i << 24)
+                "pass 0: write rows files",
+                lambda f=facts, i=index, o=out: tasks._write_rows(spill, f"r{i}", f, True, o.rows),
             )
         tasks.close_kept()
         buckets = 2

@@ -139,12 +139,15 @@ FIRST_LINE_VERSION = 1 << 62  # an event-log row's version in a replay: this, le
 
 
 def _write_rows(
-    spill: Spill, producer: str, facts: Iterable[Fact], log_events: bool, first: int | None = None
+    spill: Spill, producer: str, facts: Iterable[Fact], log_events: bool, logged: list[bytes] | None = None
 ) -> list[tuple[str, str, int]]:
-    """Facts as JSON rows of their tables (the columns of sinks/rows.py, then the version), one file per kind."""
+    """Facts as rows of their tables (the columns of sinks/rows.py, then the version), one file per kind.
+
+    ``logged``: event-log rows already made (pass 0's, ``_Filed``).
+    """
     by_kind: dict[str, list[bytes]] = {}
     odd: list[bytes] = []
-    events: list[bytes] = []
+    events: list[bytes] = logged if logged is not None else []
     dumps = orjson.dumps
     for fact in facts:
         kind = fact.kind
@@ -157,10 +160,8 @@ def _write_rows(
             continue
         if kind == "event":
             if log_events:
-                # Copies of an event all come with version 0; in a replay the earliest line's row must win
-                # (the one the stages count): ``first`` is this batch's place in the input.
-                version = fact.version if first is None else FIRST_LINE_VERSION - first - len(events)
-                events.append(event_line(fact.row, version))
+                e = fact.row
+                events.append(event_line(e.event_id, e.type, e.ts_us, e.origin, e.raw, fact.version))
             continue
         table = TABLES[fact.kind]
         row = (table.row or tuple)(fact.row)
@@ -225,22 +226,49 @@ def route_task(index: int, batch: list[Record] | LineBatch | LoggedBatch) -> Don
         gc.enable()
 
 
+class _Filed:
+    """Pass 0's ``Router`` out: stage records by (topic, shard), event-log rows made as they come."""
+
+    __slots__ = ("events", "first", "log", "places", "rows")
+
+    def __init__(self, first: int, log: bool) -> None:
+        self.places: dict[tuple[str, int], list[StageRecord]] = {}
+        self.rows: list[bytes] = []
+        self.events = 0
+        self.first, self.log = first, log
+
+    def send(self, topic: str, record: StageRecord, partition: int | None = None, /) -> None:
+        if topic not in UPSTREAM:
+            return  # no pass reads it: postbacks are not decided by a replay (attribution/stages/local.py)
+        place = (topic, -1 if partition == BROADCAST else shard_of(record.route))
+        lines = self.places.get(place)
+        if lines is None:
+            lines = self.places[place] = []
+        lines.append(record)
+
+    def event(self, event_id: str, type_: str, ts_us: int, origin: str, raw: bytes, /) -> None:
+        # Copies of an event all come with version 0 from the router; in a replay the earliest line's row must
+        # win (the one the stages count): ``first`` is this batch's place in the input, less the event's in it.
+        if self.log:
+            self.rows.append(
+                event_line(event_id, type_, ts_us, origin, raw, FIRST_LINE_VERSION - self.first - self.events)
+            )
+        self.events += 1
+
+
 def _route(index: int, records: list[Record], started: float, cpu: float) -> Done:
     spill: Spill = _context["spill"]
     router: Router = _context["router"]
-    facts, emits = router.route(records)
-    by_place = _file_emits(emits, None)
-    del emits
+    out = _Filed(index << 24, _context["log_events"])
+    rejections, _ = router.route(records, out)
     producer = f"r{os.getpid()}"
-    for (topic, shard), emitted in by_place.items():
+    for (topic, shard), emitted in out.places.items():
         path = spill.broadcast_file(topic, producer) if shard < 0 else spill.shard_file(topic, shard, producer)
         _spill_kept(path, emitted, index + 1)  # frames of a bucket are read back in input order
     _flush_kept()  # the stage passes read these files from other processes
-    events = sum(1 for f in facts if f.kind == "event")
-    rejected = len(facts) - events
-    rows = _write_rows(spill, f"r{index}", facts, _context["log_events"], index << 24)
+    rows = _write_rows(spill, f"r{index}", rejections, _context["log_events"], out.rows)
     seconds, used = time.perf_counter() - started, time.process_time() - cpu
-    return Done(rows, len(records), events, rejected, seconds=seconds, cpu=used, peak_mb=_peak_mb())
+    return Done(rows, len(records), out.events, len(rejections), seconds=seconds, cpu=used, peak_mb=_peak_mb())
 
 
 def _file_emits(emits: list[Emit], buckets: int | None) -> dict[tuple[str, int], list[StageRecord]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import Protocol
 
 from attribution.clock import TICKS_PER_US, LocalDates, to_micros, to_ticks
 from attribution.orders import PaymentRec, RefundRec
@@ -46,12 +47,42 @@ from attribution.stages.records import (
     RedirectIn,
     RefundIn,
     SpendIn,
+    StageRecord,
     TouchIn,
     UnlockIn,
 )
 from schemas import events as ev
 from schemas.decode import Invalid, decode
 from schemas.framing import Record
+
+
+class Send(Protocol):
+    def __call__(self, topic: str, record: StageRecord, partition: int | None = None, /) -> None: ...
+
+
+class Out(Protocol):
+    """Where ``Router.route`` puts what it routes: replay files stage records and event-log rows as they come."""
+
+    def send(self, topic: str, record: StageRecord, partition: int | None = None, /) -> None:
+        """A stage record for ``topic``: by its route, or to every partition (``BROADCAST``)."""
+
+    def event(self, event_id: str, type_: str, ts_us: int, origin: str, raw: bytes, /) -> None:
+        """An event for the event log."""
+
+
+class _Collected:
+    """The default ``Out``: emits and event-log facts in lists (the stream workers send them on)."""
+
+    __slots__ = ("emits", "facts")
+
+    def __init__(self, facts: list[Fact], emits: list[Emit]) -> None:
+        self.facts, self.emits = facts, emits
+
+    def send(self, topic: str, record: StageRecord, partition: int | None = None, /) -> None:
+        self.emits.append(Emit(topic, record, partition))
+
+    def event(self, event_id: str, type_: str, ts_us: int, origin: str, raw: bytes, /) -> None:
+        self.facts.append(Fact("event", 0, LoggedEvent(event_id, type_, ts_us, origin, raw)))
 
 
 class Router:
@@ -74,9 +105,13 @@ class Router:
             "refund": self._refund,
         }
 
-    def route(self, records: Iterable[Record]) -> tuple[list[Fact], list[Emit]]:
+    def route(self, records: Iterable[Record], out: Out | None = None) -> tuple[list[Fact], list[Emit]]:
+        """(facts, emits) of a batch; with ``out``, events and stage records go to it instead, and facts are rejections."""
         facts: list[Fact] = []
         emits: list[Emit] = []
+        if out is None:
+            out = _Collected(facts, emits)
+        send, log = out.send, out.event
         fast_routes = self._fast_routes
         for origin, raw, verdict in records:
             self.records += 1
@@ -85,8 +120,8 @@ class Router:
                 if found is not None:
                     kind, eid, ts, fields = found
                     self.fast += 1
-                    facts.append(Fact("event", 0, LoggedEvent(eid, kind, ts // TICKS_PER_US, origin, raw)))
-                    fast_routes[kind](eid, ts, origin, emits, *fields)
+                    log(eid, kind, ts // TICKS_PER_US, origin, raw)
+                    fast_routes[kind](eid, ts, origin, send, *fields)
                     if self.postbacks and ts > self.clock:
                         self.clock = ts
                     continue
@@ -97,82 +132,82 @@ class Router:
                 facts.append(Fact("rejection", 0, rejection))
                 continue
             ts = to_ticks(event.ts)
-            facts.append(Fact("event", 0, LoggedEvent(event.event_id, event.type, ts // TICKS_PER_US, origin, raw)))
-            self._route(event, ts, origin, emits)
+            log(event.event_id, event.type, ts // TICKS_PER_US, origin, raw)
+            self._route(event, ts, origin, send)
             if self.postbacks and ts > self.clock:
                 self.clock = ts
         if self.postbacks and self.clock:
-            emits.append(Emit(POSTBACK, ClockIn(self.clock), BROADCAST))
+            send(POSTBACK, ClockIn(self.clock), BROADCAST)
         return facts, emits
 
     # One builder per event type, called with the event's fields by the fast path and by ``_route``.
 
-    def _impression(self, eid: str, ts: int, origin: str, emits: list[Emit], campaign_id: str, device_id: str) -> None:
-        emits.append(Emit(TOUCH, TouchIn("d:" + device_id, ts, eid, True, "campaign", campaign_id, origin, True)))
+    def _impression(self, eid: str, ts: int, origin: str, send: Send, campaign_id: str, device_id: str) -> None:
+        send(TOUCH, TouchIn("d:" + device_id, ts, eid, True, "campaign", campaign_id, origin, True))
 
     def _click(
-        self, eid: str, ts: int, origin: str, emits: list[Emit], click_id: str, device_id: str,
+        self, eid: str, ts: int, origin: str, send: Send, click_id: str, device_id: str,
         campaign_id: str | None, plan_id: str | None, callback: str | None,
     ) -> None:  # fmt: skip
         kind, source = ("campaign", campaign_id) if campaign_id is not None else ("plan", plan_id)
         assert source is not None
-        emits.append(Emit(TOUCH, TouchIn("d:" + device_id, ts, eid, False, kind, source, origin, True)))
-        emits.append(Emit(TOUCH, TouchIn("k:" + click_id, ts, eid, False, kind, source, origin, False)))
+        send(TOUCH, TouchIn("d:" + device_id, ts, eid, False, kind, source, origin, True))
+        send(TOUCH, TouchIn("k:" + click_id, ts, eid, False, kind, source, origin, False))
         if self.postbacks and callback is not None and campaign_id is not None:
-            emits.append(Emit(POSTBACK, CallbackIn(eid, ts, campaign_id, callback, origin)))
+            send(POSTBACK, CallbackIn(eid, ts, campaign_id, callback, origin))
 
     def _redirect(
-        self, eid: str, ts: int, origin: str, emits: list[Emit], user_id: str, click_id: str | None,
+        self, eid: str, ts: int, origin: str, send: Send, user_id: str, click_id: str | None,
         device_id: str | None,
     ) -> None:  # fmt: skip
-        emits.append(Emit(USER, RedirectIn(user_id, ts, eid, click_id, device_id, origin)))
+        send(USER, RedirectIn(user_id, ts, eid, click_id, device_id, origin))
         if click_id is not None:
-            emits.append(Emit(TOUCH, RedirectAt("k:" + click_id, ts, eid, user_id)))
+            send(TOUCH, RedirectAt("k:" + click_id, ts, eid, user_id))
         if device_id is not None:
-            emits.append(Emit(TOUCH, RedirectAt("d:" + device_id, ts, eid, user_id)))
+            send(TOUCH, RedirectAt("d:" + device_id, ts, eid, user_id))
 
     def _payment(
-        self, eid: str, ts: int, origin: str, emits: list[Emit], order_id: str, user_id: str, amount: Decimal,
+        self, eid: str, ts: int, origin: str, send: Send, order_id: str, user_id: str, amount: Decimal,
         currency: str,
     ) -> None:  # fmt: skip
         rec = PaymentRec(ts, eid, user_id, amount, currency, self._dates.of_ticks(ts), origin, b"")
-        emits.append(Emit(ORDER, PaymentIn(order_id, rec)))
+        send(ORDER, PaymentIn(order_id, rec))
 
     def _unlock(
-        self, eid: str, ts: int, origin: str, emits: list[Emit], user_id: str, revenue: Decimal, currency: str
+        self, eid: str, ts: int, origin: str, send: Send, user_id: str, revenue: Decimal, currency: str
     ) -> None:
-        emits.append(Emit(USER, UnlockIn(user_id, ts, eid, revenue, currency, self._dates.of_ticks(ts), origin)))
+        send(USER, UnlockIn(user_id, ts, eid, revenue, currency, self._dates.of_ticks(ts), origin))
 
     def _refund(
-        self, eid: str, ts: int, origin: str, emits: list[Emit], order_id: str, amount: Decimal, currency: str
+        self, eid: str, ts: int, origin: str, send: Send, order_id: str, amount: Decimal, currency: str
     ) -> None:
         rec = RefundRec(ts, eid, amount, currency, self._dates.of_ticks(ts), origin, b"")
-        emits.append(Emit(ORDER, RefundIn(order_id, rec)))
+        send(ORDER, RefundIn(order_id, rec))
 
-    def _route(self, event: ev.Event, ts: int, origin: str, emits: list[Emit]) -> None:
+    def _route(self, event: ev.Event, ts: int, origin: str, send: Send) -> None:
         eid = event.event_id
         if isinstance(event, ev.Impression):  # by frequency
-            self._impression(eid, ts, origin, emits, event.campaign_id, event.device_id)
+            self._impression(eid, ts, origin, send, event.campaign_id, event.device_id)
         elif isinstance(event, ev.AdUnlock):
-            self._unlock(eid, ts, origin, emits, event.user_id, event.revenue, event.currency)
+            self._unlock(eid, ts, origin, send, event.user_id, event.revenue, event.currency)
         elif isinstance(event, ev.Redirect):
-            self._redirect(eid, ts, origin, emits, event.user_id, event.click_id, event.device_id)
+            self._redirect(eid, ts, origin, send, event.user_id, event.click_id, event.device_id)
         elif isinstance(event, ev.Click):
             click = (event.click_id, event.device_id, event.campaign_id, event.plan_id, event.callback)
-            self._click(eid, ts, origin, emits, *click)
+            self._click(eid, ts, origin, send, *click)
         elif isinstance(event, ev.Payment):
-            self._payment(eid, ts, origin, emits, event.order_id, event.user_id, event.amount, event.currency)
+            self._payment(eid, ts, origin, send, event.order_id, event.user_id, event.amount, event.currency)
         elif isinstance(event, ev.Refund):
-            self._refund(eid, ts, origin, emits, event.order_id, event.amount, event.currency)
+            self._refund(eid, ts, origin, send, event.order_id, event.amount, event.currency)
         elif isinstance(event, ev.AdSpend):
             period_us = to_micros(event.period_start)
             spend = SpendIn(
                 event.campaign_id, ts, eid, period_us, self._dates.of_micros(period_us), event.amount,
                 event.currency, origin,
             )  # fmt: skip
-            emits.append(Emit(SPEND, spend))
+            send(SPEND, spend)
         else:
-            emits.append(Emit(CONFIG, _config(event, ts, origin)))
+            send(CONFIG, _config(event, ts, origin))
 
 
 def _config(event: ev.Event, ts: int, origin: str) -> ConfigIn:
