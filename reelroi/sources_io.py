@@ -14,6 +14,7 @@ from attribution.errors import ConfigError
 from schemas.framing import DEFAULT_MAX_LINE_BYTES, LineBatch, Record, frame_line
 
 _CHUNK = 1 << 20
+_READ = 1 << 22  # bytes per read of ``_runs``
 _BLANK = b" \t\r"
 
 
@@ -99,6 +100,40 @@ def _lines(handle: BinaryIO, max_line: int) -> Iterator[tuple[bytes, int | None,
             yield (b"", None, True) if blank else (line, length, True)
 
 
+Run = tuple[list[bytes], tuple[bytes, int | None, bool] | None]
+
+
+def _runs(handle: BinaryIO, max_line: int) -> Iterator[Run]:
+    """What ``_lines`` yields, grouped: runs of whole LF-terminated lines (without their LF), each followed by at
+    most one line ``_lines`` yields otherwise (read in part, or not ended by a LF).
+
+    Reads large blocks and splits them where every line of a block is whole (``readline(limit)`` would have
+    returned it with its LF); from the first line that is not (over the limit, or the last one without a LF), it
+    hands the rest of the input to ``_lines`` itself, so those are read exactly as ``_lines`` reads them.
+    """
+    limit = max_line + 2
+    read = getattr(handle, "read1", handle.read)  # what is there: a pipe's lines are not held back for a block
+    buffer = b""
+    while True:
+        block = read(_READ)
+        if not block:
+            break
+        buffer = buffer + block if buffer else block
+        end = buffer.rfind(b"\n")
+        if end < 0:
+            if len(buffer) >= limit:
+                break  # a line over the limit: ``_lines`` reads it in bounded chunks
+            continue
+        run = buffer[:end].split(b"\n")
+        if max(map(len, run)) + 1 > limit:
+            break  # a line over the limit in this block
+        yield run, None
+        buffer = buffer[end + 1 :]
+    rest = io.BufferedReader(_Prefixed(buffer, handle)) if buffer else handle
+    for line, length, terminated in _lines(rest, max_line):
+        yield ([line], None) if length is None and terminated else ([], (line, length, terminated))
+
+
 def read_records(
     paths: list[str], batch_size: int = 50_000, max_line: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[list[Record]]:
@@ -131,22 +166,29 @@ def read_batches(
         shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         prefix = f"{index}:{shown}:"
         lines: list[bytes] = []
-        first = 1
+        first = number = 1  # the line number of lines[0], and of the next line read
         try:
             with _open(path) as handle:
-                for number, (line, length, terminated) in enumerate(_lines(handle, max_line), start=1):
-                    if length is None and terminated:
+                for run, odd in _runs(handle, max_line):
+                    start = 0
+                    while start < len(run):
                         if not lines:
-                            first = number
-                        lines.append(line)
+                            first = number + start
+                        stop = start + batch_size - len(lines)
+                        lines.extend(run[start:stop])
+                        start = stop
                         if len(lines) >= batch_size:
                             yield LineBatch(prefix, first, lines, max_line)
                             lines = []
+                    number += len(run)
+                    if odd is None:
                         continue
                     if lines:
                         yield LineBatch(prefix, first, lines, max_line)
                         lines = []
+                    line, length, terminated = odd
                     record = frame_line(line, prefix + str(number), max_line, length, terminated)
+                    number += 1
                     if record is not None:
                         yield [record]
         except (OSError, EOFError, zlib.error) as exc:

@@ -90,17 +90,23 @@ class TouchStage(Stage[TouchState]):
         """
         asked: set[str] = set()
         copied: set[str] = set()
-        seen: set[tuple[str, str]] = set()
+        first: dict[str, str] = {}  # event_id -> the key of its first touch (a click's other key is not a copy)
+        others: set[tuple[str, str]] = set()  # (key, event_id) of touches under a key other than that first one
         for record in records:
             if isinstance(record, TouchIn):
-                pair = (record.key, record.event_id)
-                if pair in seen:
-                    copied.add(record.key)
+                key, event_id = record.key, record.event_id
+                held = first.get(event_id)
+                if held is None:
+                    first[event_id] = key
+                elif held == key:
+                    copied.add(key)
+                elif (key, event_id) in others:
+                    copied.add(key)
                 else:
-                    seen.add(pair)
+                    others.add((key, event_id))
             elif isinstance(record, RedirectAt):
                 asked.add(record.key)
-        del seen
+        del first, others
         asked |= copied
         return [r for r in records if not isinstance(r, TouchIn) or r.key in asked]
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reelroi.sources_io import read_batches, read_records
 from schemas.framing import LineBatch
@@ -50,3 +52,70 @@ def test_an_oversized_line_is_measured_without_its_line_end(
         for r in (part.records() if isinstance(part, LineBatch) else part)
     ]
     assert framed == [first, second]
+
+
+def _line_by_line(path: Path, batch_size: int, max_line: int) -> list:
+    """The reader as it was before blocks: ``_lines`` one line at a time, batches cut at the same places."""
+    from reelroi.sources_io import _lines, _open
+    from schemas.framing import frame_line
+
+    out: list = []
+    lines: list[bytes] = []
+    first = 1
+    prefix = f"1:{path}:"
+    with _open(str(path)) as handle:
+        for number, (line, length, terminated) in enumerate(_lines(handle, max_line), start=1):
+            if length is None and terminated:
+                if not lines:
+                    first = number
+                lines.append(line)
+                if len(lines) >= batch_size:
+                    out.append(LineBatch(prefix, first, lines, max_line))
+                    lines = []
+                continue
+            if lines:
+                out.append(LineBatch(prefix, first, lines, max_line))
+                lines = []
+            record = frame_line(line, prefix + str(number), max_line, length, terminated)
+            if record is not None:
+                out.append([record])
+    if lines:
+        out.append(LineBatch(prefix, first, lines, max_line))
+    return out
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.sampled_from([b"", b"x", b"xy", b" ", b"\r", b"abcdefghij", b"a\rb", b"\t \r", b"{}"])
+        | st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")),
+        max_size=40,
+    ),
+    st.sampled_from([b"\n", b"\r\n"]),
+    st.booleans(),
+    st.integers(1, 12),
+    st.integers(1, 5),
+    st.integers(1, 64),
+    st.booleans(),
+)
+def test_blocks_read_exactly_what_lines_read_one_by_one(
+    lines: list[bytes], end: bytes, final_lf: bool, max_line: int, batch_size: int, block: int, gz: bool
+) -> None:
+    """Batches and records of ``read_batches`` (blocks split in memory) equal the line-by-line reader's, whatever the
+    block size: lines over the limit (which send the rest of the file to the line reader), CRLF, no last LF, gzip."""
+    import gzip
+    import tempfile
+
+    from reelroi import sources_io
+
+    data = end.join(lines) + (end if final_lf and lines else b"")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.jsonl"
+        path.write_bytes(gzip.compress(data) if gz else data)
+        saved = sources_io._READ
+        sources_io._READ = block
+        try:
+            got = list(read_batches([str(path)], batch_size, max_line))
+        finally:
+            sources_io._READ = saved
+        assert got == _line_by_line(path, batch_size, max_line)
