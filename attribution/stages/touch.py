@@ -98,9 +98,7 @@ class TouchStage(Stage[TouchState]):
                 held = first.get(event_id)
                 if held is None:
                     first[event_id] = key
-                elif held == key:
-                    copied.add(key)
-                elif (key, event_id) in others:
+                elif held == key or (key, event_id) in others:
                     copied.add(key)
                 else:
                     others.add((key, event_id))
