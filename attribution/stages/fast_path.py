@@ -117,7 +117,16 @@ def _currency(data: dict[str, Any]) -> str:
 
 
 def _impression(data: dict[str, Any]) -> Fields:
-    return (_id(data, "campaign_id"), _id(data, "device_id"))
+    # ``_id`` inline: the most frequent type
+    campaign_id, device_id = data.get("campaign_id"), data.get("device_id")
+    if (
+        type(campaign_id) is str
+        and type(device_id) is str
+        and 0 < len(campaign_id) <= _ID_MAX
+        and 0 < len(device_id) <= _ID_MAX
+    ):
+        return (campaign_id, device_id)
+    raise _Refused
 
 
 def _click(data: dict[str, Any]) -> Fields:
@@ -147,8 +156,10 @@ def _payment(data: dict[str, Any]) -> Fields:
 
 
 def _unlock(data: dict[str, Any]) -> Fields:
-    _id(data, "drama_id")
-    return (_id(data, "user_id"), _money(data, "revenue"), _currency(data))
+    drama_id, user_id = data.get("drama_id"), data.get("user_id")  # ``_id`` inline: the second most frequent type
+    if type(drama_id) is str and type(user_id) is str and 0 < len(drama_id) <= _ID_MAX and 0 < len(user_id) <= _ID_MAX:
+        return (user_id, _money(data, "revenue"), _currency(data))
+    raise _Refused
 
 
 def _refund(data: dict[str, Any]) -> Fields:
@@ -184,7 +195,10 @@ def fast_decode(raw: bytes) -> Found | None:
             if len(_ticks) >= _TICKS_LIMIT:
                 _ticks.clear()
             _ticks[text] = ts
-        found = (kind, _id(data, "event_id"), ts, fields(data))
+        event_id = data.get("event_id")
+        if type(event_id) is not str or not 0 < len(event_id) <= _ID_MAX:
+            return None
+        found = (kind, event_id, ts, fields(data))
     except Exception:  # noqa: BLE001 - refused (ValueError, _Refused) or not the fast path's call: the slow path judges
         return None
     return found

@@ -136,3 +136,24 @@ def test_plain_ticks_takes_the_common_shapes() -> None:
         assert plain_ticks(text) == to_ticks(parse_timestamp(text)), text
     for text in ("2026-02-30T00:00:00Z", "2026-11-02T24:00:00Z", "2026-11-02T16:55:12+24:00", "0001-01-01T00:00:00Z"):
         assert plain_ticks(text) is None, text
+
+
+ID_FIELDS = {
+    "impression": ["campaign_id", "device_id"],
+    "click": ["click_id", "device_id", "campaign_id"],
+    "redirect": ["user_id", "app_id", "click_id", "device_id"],
+    "payment": ["order_id", "user_id", "drama_id"],
+    "ad_unlock": ["user_id", "drama_id"],
+    "refund": ["order_id"],
+}
+
+
+def test_every_id_field_takes_1_to_128_characters_as_pydantic_does() -> None:
+    """Each id of each fast type, and the event_id: 1 and 128 characters accepted, empty and 129 refused."""
+    for kind, names in ID_FIELDS.items():
+        for name in [*names, "event_id"]:
+            for length, ok in ((1, True), (128, True), (0, False), (129, False)):
+                base = {"revenue": '"0.5"'} if kind == "ad_unlock" else {}  # a JSON fraction is the slow path's
+                raw = event(kind, **base, **{name: json.dumps("é" * length)})
+                assert (fast_decode(raw) is not None) is ok, (kind, name, length)
+                assert routed(raw, fast=True) == routed(raw, fast=False), (kind, name, length)
