@@ -68,8 +68,8 @@ def parts(source: Path, lines: int) -> None:
             )
             fast_alone += timed_apart(lambda r=records: [fast_decode(record.raw) for record in r])
 
-            def spill_all(places: dict[tuple[str, int], Any] = out.places, order: int = index + 1) -> None:
-                for (topic, shard), emitted in places.items():
+            def spill_all(filed: Any = out, order: int = index + 1) -> None:
+                for topic, shard, emitted in filed.places():
                     path = spill.broadcast_file(topic, "p") if shard < 0 else spill.shard_file(topic, shard, "p")
                     tasks._spill_kept(path, emitted, order)
                 tasks._flush_kept()

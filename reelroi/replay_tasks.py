@@ -14,10 +14,11 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+from zlib import crc32
 
 import orjson
 
@@ -229,22 +230,29 @@ def route_task(index: int, batch: list[Record] | LineBatch | LoggedBatch) -> Don
 class _Filed:
     """Pass 0's ``Router`` out: stage records by (topic, shard), event-log rows made as they come."""
 
-    __slots__ = ("events", "first", "log", "places", "rows")
+    __slots__ = ("by_topic", "events", "first", "log", "rows")
 
     def __init__(self, first: int, log: bool) -> None:
-        self.places: dict[tuple[str, int], list[StageRecord]] = {}
+        self.by_topic: dict[str, list[list[StageRecord]]] = {}  # per topic: the broadcasts, then each shard's
         self.rows: list[bytes] = []
         self.events = 0
         self.first, self.log = first, log
 
     def send(self, topic: str, record: StageRecord, partition: int | None = None, /) -> None:
-        if topic not in UPSTREAM:
-            return  # no pass reads it: postbacks are not decided by a replay (attribution/stages/local.py)
-        place = (topic, -1 if partition == BROADCAST else shard_of(record.route))
-        lines = self.places.get(place)
-        if lines is None:
-            lines = self.places[place] = []
-        lines.append(record)
+        places = self.by_topic.get(topic)
+        if places is None:
+            if topic not in UPSTREAM:
+                return  # no pass reads it: postbacks are not decided by a replay (attribution/stages/local.py)
+            places = self.by_topic[topic] = [[] for _ in range(SHARDS + 1)]
+        # shard_of(record.route), inline: it is once per record
+        places[0 if partition == BROADCAST else crc32(record.route.encode("utf-8")) % SHARDS + 1].append(record)
+
+    def places(self) -> Iterator[tuple[str, int, list[StageRecord]]]:
+        """(topic, shard or -1 for a broadcast, records) of every place that has some."""
+        for topic, places in self.by_topic.items():
+            for place, records in enumerate(places, start=-1):
+                if records:
+                    yield topic, place, records
 
     def event(self, event_id: str, type_: str, ts_us: int, origin: str, raw: bytes, /) -> None:
         # Copies of an event all come with version 0 from the router; in a replay the earliest line's row must
@@ -262,7 +270,7 @@ def _route(index: int, records: list[Record], started: float, cpu: float) -> Don
     out = _Filed(index << 24, _context["log_events"])
     rejections, _ = router.route(records, out)
     producer = f"r{os.getpid()}"
-    for (topic, shard), emitted in out.places.items():
+    for topic, shard, emitted in out.places():
         path = spill.broadcast_file(topic, producer) if shard < 0 else spill.shard_file(topic, shard, producer)
         _spill_kept(path, emitted, index + 1)  # frames of a bucket are read back in input order
     _flush_kept()  # the stage passes read these files from other processes

@@ -75,3 +75,17 @@ def test_arrange_puts_payments_before_refunds_and_keeps_copies_in_order() -> Non
     refund = RefundIn("o1", RefundRec(0, "r1", 1, "CNY", None, "r@1", b""))  # type: ignore[arg-type]
     records: list[StageRecord] = [refund, pay("p2"), pay("p1"), pay("p2")]
     assert arrange(records) == [pay("p2"), pay("p1"), pay("p2"), refund]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(event_sets())
+def test_pass_0_files_records_where_the_stage_passes_look_for_them(lines: list[bytes]) -> None:
+    """Pass 0's out (records filed as routed, the shard hash inline) puts each record where ``shard_of`` says."""
+    from reelroi.replay_tasks import _file_emits, _Filed
+
+    records = kit.records(lines)
+    _, emits = Router(Policy()).route(records)
+    filed = _Filed(0, True)
+    facts, _ = Router(Policy()).route(records, filed)
+    assert {(t, s): r for t, s, r in filed.places()} == _file_emits(emits, None)
+    assert filed.events == len(lines) - len(facts)
