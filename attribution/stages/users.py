@@ -69,6 +69,8 @@ class UserStage(Stage[UserState]):
         self._scope: dict[str, set[Item] | None] = {}
 
     def _widen(self, user_id: str, item: Item | None) -> None:
+        if self.deferred:
+            return  # a deferred recompute recomputes everything of the user (``_recompute``)
         if item is None:
             self._scope[user_id] = None
         else:
@@ -118,7 +120,8 @@ class UserStage(Stage[UserState]):
                 record.ts, record.event_id, record.revenue, record.currency, record.date, record.origin, b""
             )
             state.unlocks.append(unlock)
-            self._by_unlock_currency.setdefault(record.currency, set()).add(record.user_id)
+            if not self.deferred:
+                self._by_unlock_currency.setdefault(record.currency, set()).add(record.user_id)
             self._widen(record.user_id, ("unlock", record.event_id, ()))
             self.touch(record.user_id, at)
         elif isinstance(record, ConfigIn):
@@ -174,14 +177,18 @@ class UserStage(Stage[UserState]):
     def _recompute(self, user_id: str, at: int) -> None:
         """Emit what the record changed: the user fact, and the money rows in scope (all when the fact moved)."""
         state = self.keys[user_id]
-        scope = self._scope.pop(user_id, set())
+        # Deferred (a replay pass): everything of the user, once, after every record that touched it, so no
+        # scope and no indexes are kept: every user with a record in the pass is touched by one of them
+        # and recomputed here against the pass's final configuration (rate_changed and plan_changed find none).
+        scope: set[Item] | None = None if self.deferred else self._scope.pop(user_id, set())
         fact = self._acquisition(user_id, state)
         previous = state.emitted
         if fact != previous:
-            if previous is not None and previous.source_kind == "plan":
-                self._by_plan.get(previous.source_id, set()).discard(user_id)
-            if fact is not None and fact.source_kind == "plan":
-                self._by_plan.setdefault(fact.source_id, set()).add(user_id)
+            if not self.deferred:
+                if previous is not None and previous.source_kind == "plan":
+                    self._by_plan.get(previous.source_id, set()).discard(user_id)
+                if fact is not None and fact.source_kind == "plan":
+                    self._by_plan.setdefault(fact.source_id, set()).add(user_id)
             self.facts.append(Fact("user", at, fact if fact is not None else previous._replace(active=False)))  # type: ignore[union-attr]
             state.emitted = fact
             scope = None  # every money row carries the source and cohort
