@@ -86,7 +86,8 @@ class _Collected:
 
 
 class Router:
-    """``route(records)`` → (facts, emits) for one batch of input records."""
+    """``route(records)`` → (facts, emits) for one batch of input records; ``route(records, out)`` hands the
+    events and stage records to ``out`` as they are routed (replay's pass 0 files them straight away)."""
 
     def __init__(self, policy: Policy, postbacks: bool = False, fast: bool = True) -> None:
         self._fast = fast  # off only to compare with the pydantic path (tests/unit/test_fast_path.py)
