@@ -69,6 +69,10 @@ class CheckpointStore(Protocol):
         everything: Callable[[], Mapping[str, bytes]],
     ) -> None: ...
 
+    def newest(self, stage: str, partition: int) -> int:
+        """The greatest position any stored checkpoint of the partition names (0 when none): cheap, no load."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -160,6 +164,11 @@ class DirectoryCheckpoints:
             if attempt >= 3:
                 time.sleep(min(0.001 * 2**attempt, 0.1))  # writers are busy: let them finish a compaction
         raise RuntimeError(f"checkpoints in {directory} kept changing over {_LOAD_ATTEMPTS} attempts")
+
+    def newest(self, stage: str, partition: int) -> int:
+        """The greatest position a checkpoint file of the partition names (0 when none): a listing, nothing read."""
+        files = _listing(self._directory(stage, partition))
+        return files[-1].position if files else 0
 
     def _load_once(self, directory: Path) -> tuple[Checkpoint, _Weights] | None:
         """One listing read through, or None when the directory changed under it in a way that matters."""

@@ -174,6 +174,7 @@ class Held:
     stage: Stage  # type: ignore[type-arg]
     next: int  # the next position to apply; records below it are already in state
     saved_at: float
+    covered: int = 0  # the position of the checkpoint this worker loaded or last saved
     unacked: list[Any] = field(default_factory=list)  # faust events applied, not yet covered by a checkpoint
     applied_at: float = 0.0  # monotonic time of the last message applied
     ticked_at: float = -1.0  # … and of the last clock this partition sent itself (postbacks)
@@ -206,7 +207,7 @@ class StageRunner:
             checkpoint = self.store.load(self.name, partition)
             stage = self.make()
             stage.restore(checkpoint.entries)
-            held = self.held[partition] = Held(stage, checkpoint.position, time.monotonic())
+            held = self.held[partition] = Held(stage, checkpoint.position, time.monotonic(), checkpoint.position)
             seconds = time.perf_counter() - started
             sm.LOADS.labels(self.name).observe(seconds)
             log.info(
@@ -282,8 +283,27 @@ class StageRunner:
         sm.CHECKPOINTED.labels(self.name, str(partition)).set(time.time())
         sm.KEYS.labels(self.name, str(partition)).set(len(held.stage.keys))
         held.saved_at = time.monotonic()
+        held.covered = held.next
         events, held.unacked = held.unacked, []
         return events
+
+    def refresh(self, partitions: set[int]) -> None:
+        """Drop the held partitions among ``partitions`` that another worker has checkpointed past this one's state.
+
+        A partition handed back in a rebalance normally kept its state (nobody else held it in between). But
+        a worker that stalled past its session timeout is rebalanced out without noticing: another worker
+        takes its partitions, applies and checkpoints records, and when the stalled one rejoins it may get
+        them back with its old state, which lacks those records (their unlocks, the first copies of ids).
+        A newer checkpoint than the one this worker covers says so; the next record loads it.
+        """
+        for partition in partitions & self.held.keys():
+            newest = self.store.newest(self.name, partition)
+            if newest > self.held[partition].covered:
+                log.warning(
+                    "%s[%d]: checkpointed elsewhere to %d since this worker's %d: state dropped, reloaded",
+                    self.name, partition, newest, self.held[partition].covered,
+                )  # fmt: skip
+                self.drop(partition)
 
 
 def count_routed(events: list[Any], facts: list[Fact], prefix: str) -> None:
@@ -389,13 +409,15 @@ def build_stages(
 
     async def on_assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
         """Drop the state of partitions revoked and not handed back. One handed back in the same rebalance
-        kept its state: nobody else can have held it in between (its tail is re-read from the committed
-        offset and skipped below what the state covers)."""
+        keeps its state (its tail is re-read from the committed offset and skipped below what the state
+        covers), unless another worker checkpointed it meanwhile (a stalled worker rebalanced out unawares)."""
         for tp in revoked_now - set(assigned):
             runner = runners.get(tp.topic.removeprefix(prefix))
             if runner is not None:
                 runner.drop(tp.partition)
         revoked_now.clear()
+        for name, runner in runners.items():  # ... unless someone else held it after all (StageRunner.refresh)
+            runner.refresh({tp.partition for tp in assigned if tp.topic == prefix + name})
 
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
