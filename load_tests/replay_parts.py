@@ -77,7 +77,7 @@ def parts(source: Path, lines: int) -> None:
             timed("pass 0: pickle to spill files", spill_all)
             timed(
                 "pass 0: write rows files",
-                lambda f=facts, i=index, o=out: tasks._write_rows(spill, f"r{i}", f, True, o.rows),
+                lambda f=facts, i=index, o=out: tasks._write_rows(spill, f"r{i}", f, o.rows),
             )
         tasks.close_kept()
         buckets = 2

@@ -140,15 +140,14 @@ FIRST_LINE_VERSION = 1 << 62  # an event-log row's version in a replay: this, le
 
 
 def _write_rows(
-    spill: Spill, producer: str, facts: Iterable[Fact], log_events: bool, logged: list[bytes] | None = None
+    spill: Spill, producer: str, facts: Iterable[Fact], events: list[bytes] | None = None
 ) -> list[tuple[str, str, int]]:
     """Facts as rows of their tables (the columns of sinks/rows.py, then the version), one file per kind.
 
-    ``logged``: event-log rows already made (pass 0's, ``_Filed``).
+    ``events``: event-log rows already made (pass 0's, ``_Filed``); no stage emits event facts.
     """
     by_kind: dict[str, list[bytes]] = {}
     odd: list[bytes] = []
-    events: list[bytes] = logged if logged is not None else []
     dumps = orjson.dumps
     for fact in facts:
         kind = fact.kind
@@ -158,11 +157,6 @@ def _write_rows(
             if lines is None:
                 lines = by_kind[kind] = []
             lines.append(dumps((*plain(fact.row), fact.version)))
-            continue
-        if kind == "event":
-            if log_events:
-                e = fact.row
-                events.append(event_line(e.event_id, e.type, e.ts_us, e.origin, e.raw, fact.version))
             continue
         table = TABLES[fact.kind]
         row = (table.row or tuple)(fact.row)
@@ -274,7 +268,7 @@ def _route(index: int, records: list[Record], started: float, cpu: float) -> Don
         path = spill.broadcast_file(topic, producer) if shard < 0 else spill.shard_file(topic, shard, producer)
         _spill_kept(path, emitted, index + 1)  # frames of a bucket are read back in input order
     _flush_kept()  # the stage passes read these files from other processes
-    rows = _write_rows(spill, f"r{index}", rejections, _context["log_events"], out.rows)
+    rows = _write_rows(spill, f"r{index}", rejections, out.rows)
     seconds, used = time.perf_counter() - started, time.process_time() - cpu
     return Done(rows, len(records), out.events, len(rejections), seconds=seconds, cpu=used, peak_mb=_peak_mb())
 
@@ -330,7 +324,7 @@ def stage_task(topic: str, bucket: int, buckets: int) -> Done:
         duplicates = sum(
             1 for f in facts if f.kind == "duplicate" and f.row.kind == EVENT_ID_DUPLICATE and f.row.active
         )
-        rows = _write_rows(spill, producer, facts, True)
+        rows = _write_rows(spill, producer, facts)
         del facts
     finally:
         gc.enable()
