@@ -98,11 +98,10 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _append(path: Path, lines: list[bytes]) -> None:
-    """Append ``lines`` to a file whose directory exists (``Spill.make``)."""
+def _append(path: Path, *parts: bytes | bytearray) -> None:
+    """Append ``parts`` (together, whole lines) to a file whose directory exists (``Spill.make``)."""
     with open(path, "ab") as handle:
-        handle.write(b"\n".join(lines))
-        handle.write(b"\n")
+        handle.writelines(parts)
 
 
 def _spill(path: Path, records: list[StageRecord]) -> None:
@@ -145,44 +144,56 @@ def _write_rows(
     """Facts as rows of their tables (the columns of sinks/rows.py, then the version), one file per kind.
 
     ``events``: event-log rows already made (pass 0's, ``_Filed``); no stage emits event facts.
+    Rows go into one buffer per kind as they are made: orjson's output keeps a 4 KiB allocation
+    whatever its length (orjson 3.12 on), so a list of a bucket's rows held ~4 KiB each, a page fault
+    apiece and hundreds of MB (``test_rows_buffers_hold_no_orjson_outputs``).
     """
-    by_kind: dict[str, list[bytes]] = {}
-    odd: list[bytes] = []
-    dumps = orjson.dumps
+    buffers: dict[str, bytearray] = {}
+    counts: dict[str, int] = {}
+    odd = bytearray()
+    odd_count = 0
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     for fact in facts:
         kind = fact.kind
+        buffer = buffers.get(kind)
+        if buffer is None:
+            buffer = buffers[kind] = bytearray()
+            counts[kind] = 0
         plain = _PLAIN.get(kind)
         if plain is not None:  # rows of text, numbers and booleans only: straight to JSON
-            lines = by_kind.get(kind)
-            if lines is None:
-                lines = by_kind[kind] = []
-            lines.append(dumps((*plain(fact.row), fact.version)))
+            buffer += dumps((*plain(fact.row), fact.version), option=newline)
+            counts[kind] += 1
             continue
-        table = TABLES[fact.kind]
-        row = (table.row or tuple)(fact.row)
-        if fact.kind in TSV_KINDS:
-            by_kind.setdefault(fact.kind, []).append(tsv_line((*row, fact.version)))
+        row = (TABLES[kind].row or tuple)(fact.row)
+        if kind in TSV_KINDS:
+            buffer += tsv_line((*row, fact.version))
+            buffer += b"\n"
+            counts[kind] += 1
             continue
         try:
             values = [v.decode("utf-8") if type(v) is bytes else v for v in row]
         except UnicodeDecodeError:
-            odd.append(fact_wire.encode(fact))
+            odd += fact_wire.encode(fact)
+            odd += b"\n"
+            odd_count += 1
             continue
         values.append(fact.version)
-        by_kind.setdefault(fact.kind, []).append(orjson.dumps(values))
-    if events:
-        by_kind["event"] = events
+        buffer += dumps(values, option=newline)
+        counts[kind] += 1
     out = []
     for kind in TABLES:  # the event log last, as the sink writes it
-        lines = by_kind.get(kind)
-        if lines:
+        if counts.get(kind):
             path = spill.rows_file(producer, kind, kind in TSV_KINDS)
-            _append(path, lines)
-            out.append((kind, str(path), len(lines)))
-    if odd:
+            _append(path, buffers[kind])
+            out.append((kind, str(path), counts[kind]))
+    if events:
+        path = spill.rows_file(producer, "event", True)
+        _append(path, b"\n".join(events), b"\n")
+        out.append(("event", str(path), len(events)))
+    if odd_count:
         path = spill.rows_file(producer, ODD_ROWS)
         _append(path, odd)
-        out.insert(0, (ODD_ROWS, str(path), len(odd)))
+        out.insert(0, (ODD_ROWS, str(path), odd_count))
     return out
 
 
