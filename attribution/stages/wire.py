@@ -141,7 +141,7 @@ def encode(record: StageRecord) -> bytes:
         out = ["P", orjson.Fragment(facts.encode(facts.Fact("postback", 0, r.decision)))]
     else:
         out = ["w", str(r.ts)]
-    return orjson.dumps(out)
+    return facts.json_line(out)
 
 
 def decode(line: bytes) -> StageRecord:

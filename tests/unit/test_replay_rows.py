@@ -10,7 +10,10 @@ from pathlib import Path
 import orjson
 
 from attribution.outputs import MoneyFact, Rejection, UserFact
+from attribution.stages import facts as fact_wire
+from attribution.stages import wire
 from attribution.stages.facts import Fact
+from attribution.stages.records import TouchIn
 from reelroi.replay_codec import read_tsv_line
 from reelroi.replay_tasks import Spill, _write_rows
 from sinks.rows import TABLES
@@ -66,3 +69,17 @@ def test_rows_buffers_hold_no_orjson_outputs(tmp_path: Path) -> None:
     size = spill.rows_file("p", "money").stat().st_size
     assert size > 2_000_000
     assert peak < 3 * size, (peak, size)
+
+
+def test_encoded_stage_records_and_facts_hold_only_their_bytes() -> None:
+    """A stream worker holds a batch's encoded lines until the broker has them: each must be its own size."""
+    touches = [TouchIn(f"d:dev{n}", n, f"im-{n}", True, "campaign", "ks0028", f"f:{n}", True) for n in range(5_000)]
+    facts = [Fact("money", n, _money(n)) for n in range(5_000)]
+    tracemalloc.start()
+    try:
+        lines = [wire.encode(t) for t in touches] + [fact_wire.encode(f) for f in facts]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert wire.decode(lines[7]) == touches[7] and fact_wire.decode(lines[-1]) == facts[-1]
+    assert held < 2 * sum(map(len, lines)) + 200_000, (held, sum(map(len, lines)))
