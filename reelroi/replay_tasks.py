@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import gc
 import os
+import pickle
 import resource
 import signal
 import sys
@@ -211,14 +212,23 @@ def setup(policy: Policy, root: str, log_events: bool) -> None:
     gc.set_threshold(200_000, 50, 1000)
 
 
-def worker_setup(policy: Policy, root: str, log_events: bool) -> None:
-    """A pool worker's initializer: it dies with the replay (kill -9 of the parent left workers running), then ``setup``."""
+def _die_with_parent(parent: int | None = None) -> None:
+    """Be killed when the process that started this one (``parent``, if known) dies (Linux; a fork does not inherit it)."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before prctl took effect
+        if os.getppid() == 1 or (parent is not None and os.getppid() != parent):  # it died before prctl took effect
             os._exit(1)
+
+
+def worker_setup(policy: Policy, root: str, log_events: bool) -> None:
+    """A pool worker's initializer: it dies with the replay (kill -9 of the parent left workers running), then ``setup``.
+
+    A pool worker is single-threaded, so it runs each stage task in a fork of itself (``_in_fork``).
+    """
+    _die_with_parent()
     setup(policy, root, log_events)
+    _context["fork"] = hasattr(os, "fork")
 
 
 def route_task(index: int, batch: list[Record] | LineBatch | LoggedBatch) -> Done:
@@ -304,8 +314,53 @@ def _file_emits(emits: list[Emit], buckets: int | None) -> dict[tuple[str, int],
     return out
 
 
+def _in_fork(fn: Callable[..., Done], *args: Any) -> Done:
+    """``fn(*args)`` in a fork of this process that exits without freeing what it built; what it returned or raised.
+
+    A stage task builds a bucket's state, millions of small objects, and freeing them one by one
+    took a fifth of its CPU (load_tests/bench_replay.py, with and without); the fork's memory goes
+    back to the system whole when it exits. Only in pool workers: they have a single thread.
+    """
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the fork's coverage is not collected; tests/unit/test_replay_rows.py runs it
+        code = 1
+        try:
+            os.close(read_end)
+            _die_with_parent(parent)
+            try:
+                payload = pickle.dumps((True, fn(*args)), protocol=5)
+            except BaseException as exc:  # noqa: BLE001 - every failure goes back to the worker, to be raised there
+                try:
+                    payload = pickle.dumps((False, exc), protocol=5)
+                except Exception:  # noqa: BLE001 - an exception that does not pickle: its text
+                    payload = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")), protocol=5)
+            with open(write_end, "wb") as out:
+                out.write(payload)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with open(read_end, "rb") as source:
+        payload = source.read()
+    _, status = os.waitpid(pid, 0)
+    if not payload:
+        raise RuntimeError(f"a replay task {fn.__name__}{args} died (wait status {status})")
+    ok, value = pickle.loads(payload)
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
+
+
 def stage_task(topic: str, bucket: int, buckets: int) -> Done:
     """One fresh stage over one bucket: read, arrange, apply; emits spilled downstream, final facts to rows files."""
+    if _context.get("fork"):
+        return _in_fork(_stage_task, topic, bucket, buckets)
+    return _stage_task(topic, bucket, buckets)
+
+
+def _stage_task(topic: str, bucket: int, buckets: int) -> Done:
     started, cpu = time.perf_counter(), time.process_time()
     spill: Spill = _context["spill"]
     n = buckets_of(topic, buckets)
