@@ -50,7 +50,9 @@ class Block(NamedTuple):
 
 def dec(value: Decimal) -> str:
     """Plain decimal text (no exponent) with at most 30 fractional digits (the column's scale)."""
-    text = format(value, "f")
+    text = str(value)  # twice as fast; the same text as "f" unless it takes an exponent (tests/unit/test_rows.py)
+    if "E" in text:
+        text = format(value, "f")
     if len(text) > 31 and "." in text and len(text) - text.index(".") > 31:
         text = format(_WIDE.quantize(value, _SCALE), "f")
     return text
@@ -138,17 +140,20 @@ def _duplicate(d: Duplicate) -> tuple[Any, ...]:
     return (d.key, d.kind, d.event_id, d.origin, _deleted(d.active))
 
 
+# The two row functions of every replayed event unpack their fact once (a field read by name costs as much)
+
+
 def _user(u: UserFact) -> tuple[Any, ...]:
-    return (
-        u.user_id, u.source_kind, u.source_id, u.touch, day(u.cohort_date), u.acquired_us, _deleted(u.active),
-    )  # fmt: skip
+    user_id, source_kind, source_id, touch, cohort_date, acquired_us, active = u
+    return (user_id, source_kind, source_id, touch, day(cohort_date), acquired_us, 0 if active else 1)
 
 
 def _money(m: MoneyFact) -> tuple[Any, ...]:
+    (event_id, kind, user_id, order_id, ts_us, date_, source_kind, source_id, cohort_date, currency, amount, rate,
+     value, creator_id, commission, active) = m  # fmt: skip
     return (
-        m.event_id, m.kind, m.user_id, m.order_id, m.ts_us, day(m.date), m.source_kind, m.source_id,
-        day(m.cohort_date), m.currency, dec(m.amount), dec(m.rate), dec(m.value), m.creator_id, dec(m.commission),
-        _deleted(m.active),
+        event_id, kind, user_id, order_id, ts_us, day(date_), source_kind, source_id, day(cohort_date), currency,
+        dec(amount), dec(rate), dec(value), creator_id, dec(commission), 0 if active else 1,
     )  # fmt: skip
 
 

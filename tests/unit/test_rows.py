@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 from decimal import Decimal
 
@@ -18,6 +19,18 @@ def test_decimals_travel_as_plain_text_within_the_column_scale() -> None:
     long = Decimal("7123456789012.3449665555556657654321098765433")
     assert dec(long) == "7123456789012.344966555555665765432109876543"
     assert dec(Decimal("0." + "1" * 40)) == "0." + "1" * 30
+
+
+def test_decimal_text_is_the_fixed_point_format_of_every_decimal() -> None:
+    rng = random.Random(3)
+    for _ in range(20_000):
+        value = Decimal(f"{rng.choice('-+')}{rng.randint(0, 10 ** rng.randint(1, 40))}E{rng.randint(-45, 12)}")
+        if rng.random() < 0.3:
+            value *= Decimal("7.1234")
+        fixed = format(value, "f")
+        if len(fixed) - fixed.find(".") > 31 and "." in fixed:
+            continue  # beyond the column's scale: quantized, above
+        assert dec(value) == fixed, value
 
 
 def test_dates_are_day_numbers() -> None:
