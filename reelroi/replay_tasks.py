@@ -324,7 +324,7 @@ def _in_fork(fn: Callable[..., Done], *args: Any) -> Done:
     read_end, write_end = os.pipe()
     parent = os.getpid()
     pid = os.fork()
-    if pid == 0:  # pragma: no cover - the fork's coverage is not collected; tests/unit/test_replay_rows.py runs it
+    if pid == 0:  # pragma: no cover - the fork's coverage is not collected; tests/unit/test_replay_fork.py runs it
         code = 1
         try:
             os.close(read_end)
