@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 import pickle
@@ -212,11 +213,15 @@ def setup(policy: Policy, root: str, log_events: bool) -> None:
     gc.set_threshold(200_000, 50, 1000)
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)  # find_library runs ldconfig
+
+
 def _die_with_parent(parent: int | None = None) -> None:
     """Be killed when the process that started this one (``parent``, if known) dies (Linux; a fork does not inherit it)."""
     if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        _libc().prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         if os.getppid() == 1 or (parent is not None and os.getppid() != parent):  # it died before prctl took effect
             os._exit(1)
 
