@@ -16,6 +16,7 @@ import resource
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,16 +183,17 @@ def _write_rows(
         values.append(fact.version)
         buffer += dumps(values, option=newline)
         counts[kind] += 1
+    if events:
+        buffer = buffers.setdefault("event", bytearray())
+        buffer += b"\n".join(events)
+        buffer += b"\n"
+        counts["event"] = counts.get("event", 0) + len(events)
     out = []
     for kind in TABLES:  # the event log last, as the sink writes it
         if counts.get(kind):
             path = spill.rows_file(producer, kind, kind in TSV_KINDS)
             _append(path, buffers[kind])
             out.append((kind, str(path), counts[kind]))
-    if events:
-        path = spill.rows_file(producer, "event", True)
-        _append(path, b"\n".join(events), b"\n")
-        out.append(("event", str(path), len(events)))
     if odd_count:
         path = spill.rows_file(producer, ODD_ROWS)
         _append(path, odd)
@@ -319,12 +321,31 @@ def _file_emits(emits: list[Emit], buckets: int | None) -> dict[tuple[str, int],
     return out
 
 
+class _ForkTraceback(Exception):
+    """Where a task raised in its fork: the traceback's text, as the cause of what the worker raises."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _failure(exc: BaseException) -> bytes:
+    """(False, the exception, its traceback's text), pickled; the text alone if the exception does not survive."""
+    text = "".join(traceback.format_exception(exc))
+    try:
+        payload = pickle.dumps((False, exc, text), protocol=5)
+        pickle.loads(payload)  # one that pickles may still not rebuild (a constructor of other arguments)
+    except Exception:  # noqa: BLE001 - then its text stands for it
+        payload = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}"), text), protocol=5)
+    return payload
+
+
 def _in_fork(fn: Callable[..., Done], *args: Any) -> Done:
     """``fn(*args)`` in a fork of this process that exits without freeing what it built; what it returned or raised.
 
     A stage task builds a bucket's state, millions of small objects, and freeing them one by one
     took a fifth of its CPU (load_tests/bench_replay.py, with and without); the fork's memory goes
     back to the system whole when it exits. Only in pool workers: they have a single thread.
+    What the fork raised is raised here, its traceback in the fork as the cause.
     """
     read_end, write_end = os.pipe()
     parent = os.getpid()
@@ -335,12 +356,9 @@ def _in_fork(fn: Callable[..., Done], *args: Any) -> Done:
             os.close(read_end)
             _die_with_parent(parent)
             try:
-                payload = pickle.dumps((True, fn(*args)), protocol=5)
+                payload = pickle.dumps((True, fn(*args), ""), protocol=5)
             except BaseException as exc:  # noqa: BLE001 - every failure goes back to the worker, to be raised there
-                try:
-                    payload = pickle.dumps((False, exc), protocol=5)
-                except Exception:  # noqa: BLE001 - an exception that does not pickle: its text
-                    payload = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")), protocol=5)
+                payload = _failure(exc)
             with open(write_end, "wb") as out:
                 out.write(payload)
             code = 0
@@ -351,11 +369,13 @@ def _in_fork(fn: Callable[..., Done], *args: Any) -> Done:
         payload = source.read()
     _, status = os.waitpid(pid, 0)
     if not payload:
-        raise RuntimeError(f"a replay task {fn.__name__}{args} died (wait status {status})")
-    ok, value = pickle.loads(payload)
+        code = os.waitstatus_to_exitcode(status)
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        raise RuntimeError(f"a replay task {fn.__name__}{args} died ({how})")
+    ok, value, text = pickle.loads(payload)
     if ok:
         return value  # type: ignore[no-any-return]
-    raise value
+    raise value from _ForkTraceback(text)
 
 
 def stage_task(topic: str, bucket: int, buckets: int) -> Done:

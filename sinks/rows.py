@@ -51,7 +51,7 @@ class Block(NamedTuple):
 def dec(value: Decimal) -> str:
     """Plain decimal text (no exponent) with at most 30 fractional digits (the column's scale)."""
     text = str(value)  # twice as fast; the same text as "f" unless it takes an exponent (tests/unit/test_rows.py)
-    if "E" in text:
+    if "E" in text or "e" in text:  # (lower case under a context with capitals=0)
         text = format(value, "f")
     if len(text) > 31 and "." in text and len(text) - text.index(".") > 31:
         text = format(_WIDE.quantize(value, _SCALE), "f")

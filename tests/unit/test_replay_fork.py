@@ -28,6 +28,15 @@ def _fails_oddly() -> Done:
     raise _Unpicklable("odd")
 
 
+class _TwoArguments(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(f"{a}/{b}")
+
+
+def _fails_unrebuildably() -> Done:
+    raise _TwoArguments("a", "b")  # pickles, but does not load back
+
+
 def _killed() -> Done:
     os.kill(os.getpid(), signal.SIGKILL)
     raise AssertionError("unreachable")
@@ -39,13 +48,17 @@ def test_a_fork_returns_what_the_task_returned_from_another_process() -> None:
     assert done.rows[0][1] != f"rows-{os.getpid()}"  # it ran in another process
 
 
-def test_a_fork_raises_what_the_task_raised() -> None:
-    with pytest.raises(ValueError, match="bucket 3 unreadable"):
+def test_a_fork_raises_what_the_task_raised_with_where_it_raised() -> None:
+    with pytest.raises(ValueError, match="bucket 3 unreadable") as raised:
         _in_fork(_fails, "bucket 3 unreadable")
+    cause = str(raised.value.__cause__)
+    assert "in _fails" in cause and "raise ValueError(text)" in cause  # the fork's own traceback
     with pytest.raises(RuntimeError, match="_Unpicklable: odd"):
         _in_fork(_fails_oddly)
+    with pytest.raises(RuntimeError, match="_TwoArguments: a/b"):
+        _in_fork(_fails_unrebuildably)
 
 
 def test_a_fork_that_dies_is_an_error_naming_the_task() -> None:
-    with pytest.raises(RuntimeError, match=r"_killed\(\) died \(wait status 9\)"):
+    with pytest.raises(RuntimeError, match=r"_killed\(\) died \(killed by signal 9\)"):
         _in_fork(_killed)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from attribution.outputs import MoneyFact, Rejection, UserFact
+from attribution.outputs import LoggedEvent, MoneyFact, Rejection, UserFact
 from attribution.stages import facts as fact_wire
 from attribution.stages import wire
 from attribution.stages.facts import Fact
@@ -54,6 +54,13 @@ def test_rows_files_hold_each_fact_as_its_table_row_then_version(tmp_path: Path)
         [b"event:e9", b"no_fx_rate", b"x", b"e9", b"ad_unlock", b"f:9", b"\xff", b"1", b"7"],  # bytes as they are
     ]
     assert files["event"] == b"".join(e + b"\n" for e in events)
+
+
+def test_event_facts_beside_pass_0_event_rows_go_in_the_same_file_once(tmp_path: Path) -> None:
+    logged = LoggedEvent("e9", "click", 5, "f:9", b"{}")
+    written = _write_rows(_spill(tmp_path), "p", [Fact("event", 3, logged)], [b"e1\timpression\t1\tf:1\t{}\t9"])
+    assert [(kind, count) for kind, _, count in written] == [("event", 2)]
+    assert Path(written[0][1]).read_bytes() == b"e9\tclick\t5\tf:9\t{}\t3\ne1\timpression\t1\tf:1\t{}\t9\n"
 
 
 def test_rows_buffers_hold_no_orjson_outputs(tmp_path: Path) -> None:

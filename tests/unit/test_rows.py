@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from attribution import testing as kit
 from attribution.engine import Engine
@@ -31,6 +31,8 @@ def test_decimal_text_is_the_fixed_point_format_of_every_decimal() -> None:
         if len(fixed) - fixed.find(".") > 31 and "." in fixed:
             continue  # beyond the column's scale: quantized, above
         assert dec(value) == fixed, value
+    with localcontext(capitals=0):  # str() writes exponents in lower case then
+        assert dec(Decimal("1E+3")) == "1000" and dec(Decimal("0E-35")) == "0." + "0" * 30
 
 
 def test_dates_are_day_numbers() -> None:
