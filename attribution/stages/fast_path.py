@@ -1,29 +1,30 @@
 """The router's fast path: well-formed lines of the high-volume event types, decided without pydantic.
 
-``fast_decode(raw)`` parses with orjson (the same parser ``schemas.decode``
-starts with, so JSON itself is read identically) and checks the fields of an
-impression, click, redirect, payment, ad unlock or refund exactly as the
-pydantic models do: strict strings of 1 to 128 characters, literals, null as
-absent, and the timestamp, money and currency parsers of ``schemas.fields``
-themselves. It returns ``(type, event_id, ts in ticks, fields)`` with the
-fields in the order of the router's builder for that type, or ``None`` for
-anything it does not plainly accept: another type, a ``schema_version``, a
-number orjson hands over as a binary float, a missing or ill-typed field, a
-line nested too deep. Those lines go to ``schemas.decode``, the authority on
-every rejection and its reason, so the fast path can only ever be a shortcut
-to the same event: tests/unit/test_fast_path.py checks that on generated,
-mutated and hostile lines.
+``fast_decode(raw)`` parses a line with msgspec into one typed struct per
+event type (impression, click, redirect, payment, ad unlock, refund) and
+checks its fields exactly as the pydantic models do: strict strings of 1 to
+128 characters, literals, null as absent, and the timestamp, money and
+currency parsers of ``schemas.fields`` themselves. It returns ``(type,
+event_id, ts in ticks, fields)`` with the fields in the order of the router's
+builder for that type, or ``None`` for anything it does not plainly accept:
+another type, a ``schema_version``, money as a JSON fraction, a missing or
+ill-typed field, a line nested too deep, and any line msgspec or orjson (the
+slow path's parser) would not read (msgspec skips the fields no struct
+names without checking their UTF-8: the line is checked first). Those lines
+go to ``schemas.decode``, the authority on every rejection and its reason, so
+the fast path can only ever be a shortcut to the same event:
+tests/unit/test_fast_path.py checks that on generated, mutated and hostile
+lines.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import orjson
+import msgspec
+from msgspec import UNSET, Meta, Struct
 
 from attribution.clock import to_ticks
 from schemas.fields import parse_currency, parse_money, parse_timestamp
@@ -32,15 +33,14 @@ from schemas.jsontext import MAX_DEPTH
 Fields = tuple[Any, ...]
 Found = tuple[str, str, int, Fields]
 
-_HOSTS = frozenset(("wechat", "douyin", "app"))
-_PAYMENT_KINDS = frozenset(("unlock", "recharge", "subscription"))
 _ID_MAX = 128
 _CALLBACK_MAX = 4096
-# Timestamps repeat (a day has 86,400 seconds, a shuffled history revisits them all): ticks by text,
-# dropped whole when full, so it holds a quarter of a million timestamps at most.
-_TICKS_LIMIT = 1 << 18
-_ticks: dict[str, int] = {}
 
+
+_TICKS_PER_SECOND = 1_000_000_000_000_000_000
+_SECONDS = {f"{n:02d}": n for n in range(60)}
+_MINUTE_LIMIT = 1 << 16
+_minutes: dict[str, int] = {}  # ticks at second 0 by a whole-second timestamp's text less its seconds
 
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _DAY_LIMIT = 1 << 14
@@ -52,6 +52,32 @@ _SHAPE = re.compile(
 
 
 def plain_ticks(text: str) -> int | None:
+    """``_shaped_ticks(text)``: the same instant, or None, for any text; whole seconds by the minute they are in.
+
+    A timestamp without a fraction is its minute (its first 16 characters and its offset: whatever it says
+    but the seconds) and two digits of seconds. Texts that differ only in those digits are valid together
+    or not at all, ``00`` to ``59`` being valid in every minute, so a minute is judged once (by
+    ``_shaped_ticks``) and each of its seconds costs a look-up: a shuffled history of a few days revisits
+    a few thousand minutes, where it revisits its seconds only a few times each.
+    """
+    if (len(text) == 20 or len(text) == 25) and text[16] == ":":
+        second = _SECONDS.get(text[17:19])
+        if second is not None:
+            minute = text[:16] + text[19:]
+            base = _minutes.get(minute)
+            if base is None:
+                base = _shaped_ticks(text)
+                if base is None:
+                    return None
+                base -= second * _TICKS_PER_SECOND
+                if len(_minutes) >= _MINUTE_LIMIT:
+                    _minutes.clear()
+                _minutes[minute] = base
+            return base + second * _TICKS_PER_SECOND
+    return _shaped_ticks(text)
+
+
+def _shaped_ticks(text: str) -> int | None:
     """Ticks of a timestamp of the common shape in years 2-9998, in integers; None for any other text.
 
     The same instant ``to_ticks(parse_timestamp(text))`` gives (it keeps the first six fractional
@@ -81,99 +107,90 @@ def plain_ticks(text: str) -> int | None:
             return None
         offset = int(offset_hours[1:]) * 3_600 + int(offset_minutes) * 60
         seconds = seconds - offset if offset_hours[0] == "+" else seconds + offset
-    ticks = seconds * 1_000_000_000_000_000_000
+    ticks = seconds * _TICKS_PER_SECOND
     return ticks + int(fraction.ljust(18, "0")) if fraction else ticks
 
 
-class _Refused(Exception):
-    """The fast path does not decide this line (``schemas.decode`` will)."""
+# One msgspec Struct per fast type, tagged by ``type``: msgspec parses the line, checks each field's JSON
+# type, its length (characters, as pydantic counts) and the literals, and skips the other fields (which
+# it still parses: malformed JSON anywhere fails). Null is absent, as the models take it; ``schema_version``
+# is declared only to refuse lines that carry one (the slow path upcasts). Money is a JSON string or a 64-bit
+# integer (a fraction needs its exact text: the slow path); its value, the currency and the timestamp are
+# then checked by the models' own parsers.
+_Id = Annotated[str, Meta(min_length=1, max_length=_ID_MAX)]
+_Callback = Annotated[str, Meta(min_length=1, max_length=_CALLBACK_MAX)]
+_Money = str | int
 
 
-def _id(data: dict[str, Any], name: str) -> str:
-    value = data.get(name)
-    if type(value) is not str or not 0 < len(value) <= _ID_MAX:
-        raise _Refused
-    return value
+class _Fast(Struct, tag_field="type", kw_only=True):
+    event_id: _Id
+    ts: str
+    schema_version: Any = UNSET
 
 
-def _optional_id(data: dict[str, Any], name: str) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if type(value) is not str or not 0 < len(value) <= _ID_MAX:
-        raise _Refused
-    return value
+class _Impression(_Fast, tag="impression"):
+    campaign_id: _Id
+    device_id: _Id
 
 
-def _money(data: dict[str, Any], name: str) -> Decimal:
-    value = data.get(name)
-    if type(value) is not str and type(value) is not int:  # a float needs its exact text: the slow path
-        raise _Refused
-    return parse_money(value)  # ValueError: refused
+class _Click(_Fast, tag="click"):
+    click_id: _Id
+    device_id: _Id
+    campaign_id: _Id | None = None
+    plan_id: _Id | None = None
+    callback: _Callback | None = None
 
 
-def _currency(data: dict[str, Any]) -> str:
-    return parse_currency(data.get("currency"))
+class _Redirect(_Fast, tag="redirect"):
+    app_id: _Id
+    host: Literal["wechat", "douyin", "app"]
+    user_id: _Id
+    click_id: _Id | None = None
+    device_id: _Id | None = None
 
 
-def _impression(data: dict[str, Any]) -> Fields:
-    # ``_id`` inline: the most frequent type
-    campaign_id, device_id = data.get("campaign_id"), data.get("device_id")
-    if (
-        type(campaign_id) is str
-        and type(device_id) is str
-        and 0 < len(campaign_id) <= _ID_MAX
-        and 0 < len(device_id) <= _ID_MAX
-    ):
-        return (campaign_id, device_id)
-    raise _Refused
+class _Payment(_Fast, tag="payment"):
+    drama_id: _Id
+    kind: Literal["unlock", "recharge", "subscription"]
+    order_id: _Id
+    user_id: _Id
+    amount: _Money
+    currency: str
 
 
-def _click(data: dict[str, Any]) -> Fields:
-    campaign_id, plan_id = _optional_id(data, "campaign_id"), _optional_id(data, "plan_id")
-    if (campaign_id is None) == (plan_id is None):
-        raise _Refused
-    callback = data.get("callback")
-    if callback is not None and (type(callback) is not str or not 0 < len(callback) <= _CALLBACK_MAX):
-        raise _Refused
-    return (_id(data, "click_id"), _id(data, "device_id"), campaign_id, plan_id, callback)
+class _Unlock(_Fast, tag="ad_unlock"):
+    drama_id: _Id
+    user_id: _Id
+    revenue: _Money
+    currency: str
 
 
-def _redirect(data: dict[str, Any]) -> Fields:
-    _id(data, "app_id")
-    host = data.get("host")
-    if type(host) is not str or host not in _HOSTS:
-        raise _Refused
-    return (_id(data, "user_id"), _optional_id(data, "click_id"), _optional_id(data, "device_id"))
+class _Refund(_Fast, tag="refund"):
+    order_id: _Id
+    amount: _Money
+    currency: str
 
 
-def _payment(data: dict[str, Any]) -> Fields:
-    _id(data, "drama_id")
-    kind = data.get("kind")
-    if type(kind) is not str or kind not in _PAYMENT_KINDS:
-        raise _Refused
-    return (_id(data, "order_id"), _id(data, "user_id"), _money(data, "amount"), _currency(data))
+_decode = msgspec.json.Decoder(_Impression | _Click | _Redirect | _Payment | _Unlock | _Refund).decode
 
 
-def _unlock(data: dict[str, Any]) -> Fields:
-    drama_id, user_id = data.get("drama_id"), data.get("user_id")  # ``_id`` inline: the second most frequent type
-    if type(drama_id) is str and type(user_id) is str and 0 < len(drama_id) <= _ID_MAX and 0 < len(user_id) <= _ID_MAX:
-        return (user_id, _money(data, "revenue"), _currency(data))
-    raise _Refused
-
-
-def _refund(data: dict[str, Any]) -> Fields:
-    return (_id(data, "order_id"), _money(data, "amount"), _currency(data))
-
-
-_TYPES: dict[str, Callable[[dict[str, Any]], Fields]] = {
-    "impression": _impression,
-    "click": _click,
-    "redirect": _redirect,
-    "payment": _payment,
-    "ad_unlock": _unlock,
-    "refund": _refund,
-}
+def _fields(found: _Fast) -> tuple[str, Fields]:
+    """The event's type and its fields in its router builder's order (ValueError: the models' parsers refuse it)."""
+    if isinstance(found, _Impression):  # by frequency
+        return "impression", (found.campaign_id, found.device_id)
+    if isinstance(found, _Unlock):
+        return "ad_unlock", (found.user_id, parse_money(found.revenue), parse_currency(found.currency))
+    if isinstance(found, _Redirect):
+        return "redirect", (found.user_id, found.click_id, found.device_id)
+    if isinstance(found, _Click):
+        if (found.campaign_id is None) == (found.plan_id is None):
+            raise ValueError("a click names a campaign or a plan")
+        return "click", (found.click_id, found.device_id, found.campaign_id, found.plan_id, found.callback)
+    if isinstance(found, _Payment):
+        amount = parse_money(found.amount)
+        return "payment", (found.order_id, found.user_id, amount, parse_currency(found.currency))
+    assert isinstance(found, _Refund)
+    return "refund", (found.order_id, parse_money(found.amount), parse_currency(found.currency))
 
 
 def fast_decode(raw: bytes) -> Found | None:
@@ -181,24 +198,15 @@ def fast_decode(raw: bytes) -> Found | None:
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
         return None  # possibly too deep: the slow path counts properly
     try:
-        data = orjson.loads(raw)
-        if type(data) is not dict or "schema_version" in data:
+        if not raw.isascii():
+            raw.decode("utf-8")  # msgspec does not check the bytes of the fields it skips; orjson (the slow path) does
+        found = _decode(raw)
+        if found.schema_version is not UNSET:
             return None
-        kind, text = data.get("type"), data.get("ts")
-        if type(kind) is not str or type(text) is not str or (fields := _TYPES.get(kind)) is None:
-            return None
-        ts = _ticks.get(text)
+        kind, fields = _fields(found)
+        ts = plain_ticks(found.ts)
         if ts is None:
-            ts = plain_ticks(text)
-            if ts is None:
-                ts = to_ticks(parse_timestamp(text))  # ValueError (refused) for anything but a valid timestamp text
-            if len(_ticks) >= _TICKS_LIMIT:
-                _ticks.clear()
-            _ticks[text] = ts
-        event_id = data.get("event_id")
-        if type(event_id) is not str or not 0 < len(event_id) <= _ID_MAX:
-            return None
-        found = (kind, event_id, ts, fields(data))
-    except Exception:  # noqa: BLE001 - refused (ValueError, _Refused) or not the fast path's call: the slow path judges
+            ts = to_ticks(parse_timestamp(found.ts))  # ValueError (refused) for anything but a valid timestamp text
+    except Exception:  # noqa: BLE001 - refused (msgspec's errors, ValueError) or not the fast path's call: the slow path judges
         return None
-    return found
+    return (kind, found.event_id, ts, fields)

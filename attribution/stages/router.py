@@ -8,7 +8,7 @@ never the topic or key it came with (SPEC 2), so an outside producer's keying
 cannot split a key's state.
 
 Most lines take a fast path (``attribution/stages/fast_path.py``): the
-high-volume event types checked straight from orjson's dict with the very
+high-volume event types parsed by msgspec into typed structs and checked with the very
 field parsers the pydantic models use. Whatever it does not plainly accept
 goes through ``schemas.decode``, which stays the authority on every
 rejection and its reason (tests/unit/test_fast_path.py proves both agree).

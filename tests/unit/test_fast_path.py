@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from attribution.clock import to_ticks
 from attribution.policy import Policy
-from attribution.stages.fast_path import fast_decode, plain_ticks
+from attribution.stages.fast_path import _shaped_ticks, fast_decode, plain_ticks
 from attribution.stages.router import Router
 from reelroi.generator import GeneratorConfig, generate
 from schemas.decode import Invalid, decode
@@ -86,8 +86,14 @@ def test_edges_the_fast_path_refuses() -> None:
         event("impression", ts='"2026-11-01 08:00:00"'),
         event("click", device_id="null"),
         event("campaign"),  # configuration: always the slow path
+        # what msgspec would read and orjson (the slow path's parser) would not: bytes that are not UTF-8 in a
+        # field no struct names (msgspec skips it unchecked)
+        event("impression", note='"N"').replace(b'"N"', b'"\xff"'),
+        event("impression", note='"N"').replace(b'"N"', b'"\xed\xa0\x80"'),  # a surrogate, encoded
+        event("impression").replace(b'{"type":"impression"', b'{"type":"click","type":"impression"'),  # repeated type
+        event("impression").replace(b"}", b',"schema\\u005fversion":1}'),  # an escaped key is the same key
     ]
-    assert b'"gift"' in refused[5]  # the replace above took
+    assert b'"gift"' in refused[5] and b"\xff" in refused[11]  # the replaces above took
     for raw in refused:
         assert fast_decode(raw) is None, raw
         assert routed(raw, fast=True) == routed(raw, fast=False)
@@ -97,6 +103,8 @@ def test_edges_the_fast_path_refuses() -> None:
         event("payment", amount="7"),  # a JSON integer
         event("payment", amount='"0.12340000"'),  # trailing zeros do not count as places
         event("impression", ts='"2026-11-01T08:00:00.123456789+08:00"'),  # beyond the microsecond
+        event("impression", note="1e400"),  # a number no float holds, in a field no struct names: valid JSON
+        event("impression", device_id='"d1"').replace(b"}", b',"device_id":"d2"}'),  # a repeated key: the last
     ]
     for raw in accepted:
         assert agrees(raw), raw
@@ -129,6 +137,19 @@ def test_plain_ticks_is_parse_timestamp_where_it_answers(text: str) -> None:
     ticks = plain_ticks(text)
     if ticks is not None:
         assert ticks == to_ticks(parse_timestamp(text)), text
+
+
+def test_plain_ticks_by_the_minute_is_the_same_instant_for_every_second() -> None:
+    """A minute is judged once and cached (``_minutes``): each second of it, and each invalid second, as uncached."""
+    for minute, rest in (("2026-11-02T16:55", "+08:00"), ("2026-11-02T16:55", "Z"), ("2026-02-29T00:00", "Z"),
+                         ("2026-11-02T16:55", ".1234Z"), ("9998-12-31T23:59", "-23:59")):  # fmt: skip
+        for second in [f"{n:02d}" for n in range(61)] + ["6a", "٣٣", "-1"]:
+            text = f"{minute}:{second}{rest}"
+            expected = _shaped_ticks(text)
+            assert plain_ticks(text) == expected == plain_ticks(text), text
+            if expected is not None:
+                assert expected == to_ticks(parse_timestamp(text)), text
+    assert plain_ticks("2026-02-29T00:00:00Z") is None  # not a leap year: the minute is invalid whatever the second
 
 
 def test_plain_ticks_takes_the_common_shapes() -> None:
