@@ -81,7 +81,6 @@ def parts(source: Path, lines: int) -> None:
             )
         tasks.close_kept()
         buckets = 2
-        spill.make(buckets)
         for topic in PASSES:
             for bucket in range(buckets_of(topic, buckets)):
                 done = tasks.stage_task(topic, bucket, buckets)

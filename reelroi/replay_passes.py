@@ -289,7 +289,6 @@ def run_passes(
         stats.add_time("pass 0 (read, decode, route, spill)", time.perf_counter() - started)
         close_kept()  # this process's, when it routed a batch itself
         stats.buckets = choose_buckets(stats.events, per_bucket or bucket_events(), stats.workers)
-        Spill(root).make(stats.buckets)
         if stats.buckets > 1 and stats.events >= PARALLEL_FROM:
             runner.start()  # buckets side by side (a pass 0 of one batch ran here)
         _stage_passes(runner, inserter, stats, alive)

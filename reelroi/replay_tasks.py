@@ -45,38 +45,43 @@ TSV_KINDS = frozenset(("event", "rejection"))  # rows carrying raw input bytes: 
 
 
 class Spill:
-    """The directory tree of one replay's spilled records and rows files."""
+    """The directory tree of one replay's spilled records and rows files.
+
+    One directory per topic, its files named by place (``all`` for broadcasts, ``s<shard>`` from pass 0,
+    ``b<bucket>`` from the stage passes) and producer: a directory per place cost ~1,400 mkdir and rmdir
+    calls a replay, on the critical path (before pass 0, between the passes, at the end).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def shard_file(self, topic: str, shard: int, producer: str) -> Path:
-        return self.root / "in" / topic / f"s{shard}" / f"{producer}.lines"
+        return self.root / "in" / topic / f"s{shard}.{producer}.lines"
 
     def bucket_file(self, topic: str, bucket: int, producer: str) -> Path:
-        return self.root / "in" / topic / f"b{bucket}" / f"{producer}.lines"
+        return self.root / "in" / topic / f"b{bucket}.{producer}.lines"
 
     def broadcast_file(self, topic: str, producer: str) -> Path:
-        return self.root / "in" / topic / "all" / f"{producer}.lines"
+        return self.root / "in" / topic / f"all.{producer}.lines"
 
     def inputs(self, topic: str, bucket: int, buckets: int) -> list[Path]:
         """Every file holding records of (topic, bucket): broadcasts, its shards' and its own, in a fixed order."""
         base = self.root / "in" / topic
         if not base.exists():
             return []
-        dirs = [base / "all"]
-        dirs += sorted((p for p in base.glob("s*") if int(p.name[1:]) % buckets == bucket), key=lambda p: p.name)
-        dirs.append(base / f"b{bucket}")
-        return [f for d in dirs if d.is_dir() for f in sorted(d.iterdir())]
+        places: dict[str, list[str]] = {}
+        for name in os.listdir(base):
+            places.setdefault(name.split(".", 1)[0], []).append(name)
+        ordered = ["all"]
+        ordered += sorted(p for p in places if p[0] == "s" and int(p[1:]) % buckets == bucket)
+        ordered.append(f"b{bucket}")
+        return [base / name for place in ordered for name in sorted(places.get(place, ()))]
 
-    def make(self, buckets: int | None = None) -> None:
-        """Create every directory files go to: shards and broadcasts, or with ``buckets``, the buckets."""
+    def make(self) -> None:
+        """Create every directory files go to, in pass 0 and in the stage passes."""
         (self.root / "rows").mkdir(parents=True, exist_ok=True)
         for topic in PASSES:
-            base = self.root / "in" / topic
-            names = ["all", *(f"s{s}" for s in range(SHARDS))] if buckets is None else [f"b{b}" for b in range(buckets)]
-            for name in names:
-                (base / name).mkdir(parents=True, exist_ok=True)
+            (self.root / "in" / topic).mkdir(parents=True, exist_ok=True)
 
     def rows_file(self, producer: str, table: str, tsv: bool = False) -> Path:
         return self.root / "rows" / f"{producer}.{table}.{'tsv' if tsv else 'jsonl'}"
