@@ -69,7 +69,11 @@ class LineBatch(NamedTuple):
     def records(self) -> list[Record]:
         out = []
         prefix, max_line = self.prefix, self.max_line
+        new = tuple.__new__  # a NamedTuple's own constructor is a Python function
         for number, line in enumerate(self.lines, start=self.first):
+            if line[:1] == b"{" and line[-1:] != b"\r" and len(line) <= max_line:
+                out.append(new(Record, (prefix + str(number), line, None)))  # what frame_line makes of it
+                continue
             record = frame_line(line, prefix + str(number), max_line)
             if record is not None:
                 out.append(record)

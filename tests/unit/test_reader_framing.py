@@ -119,3 +119,23 @@ def test_blocks_read_exactly_what_lines_read_one_by_one(
         finally:
             sources_io._READ = saved
         assert got == _line_by_line(path, batch_size, max_line)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.sampled_from([b"{}", b"{\r", b"{ \r", b'{"a":1}', b" {}", b"{" + b"x" * 20, b"\r", b" ", b""])
+        | st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")),
+        max_size=30,
+    ),
+    st.integers(1, 24),
+    st.integers(1, 1000),
+)
+def test_a_batch_frames_each_line_as_frame_line_does(lines: list[bytes], max_line: int, first: int) -> None:
+    """``LineBatch.records`` (which builds the records of plain object lines itself) is ``frame_line`` line by line."""
+    from schemas.framing import frame_line
+
+    expected = [r for n, line in enumerate(lines, start=first) if (r := frame_line(line, f"p:{n}", max_line))]
+    got = LineBatch("p:", first, lines, max_line).records()
+    assert got == expected
+    assert [type(r) for r in got] == [type(r) for r in expected]
