@@ -44,25 +44,6 @@ def position(offset: int, line: int) -> int:
     return (offset << LINE_BITS) | line
 
 
-class Seen:
-    """Event ids taken by one key, with the origin of each first copy.
-
-    A copy with the first copy's origin is the same record delivered again (a
-    router re-sent its batch after a crash): ignored, not a duplicate.
-    """
-
-    FIRST, DUPLICATE, AGAIN = 0, 1, 2
-
-    @staticmethod
-    def check(seen: dict[str, str], event_id: str, origin: str) -> int:
-        """``origin`` empty: remember only the id (every later copy is a duplicate)."""
-        first = seen.get(event_id)
-        if first is None:
-            seen[event_id] = origin
-            return Seen.FIRST
-        return Seen.AGAIN if first and first == origin else Seen.DUPLICATE
-
-
 class PartitionConfig:
     """The configuration a partition has received in band: fx rates and plans."""
 
@@ -141,12 +122,22 @@ class Stage(Generic[S]):
             self._changed.add(key)
 
     def first_copy(self, seen: dict[str, str], event_id: str, origin: str, at: int, counts: bool = True) -> bool:
-        """True for an event's first copy; a duplicate is counted (once per copy) where ``counts``."""
-        # without checkpoints (replay) nothing is delivered twice: keep no origins, only the ids
-        verdict = Seen.check(seen, event_id, origin if self.tracking else "")
-        if verdict == Seen.DUPLICATE and counts:
+        """True for an event's first copy; a duplicate is counted (once per copy) where ``counts``.
+
+        ``seen`` holds a key's event ids with the origin of each first copy: a copy with the first copy's
+        origin is the same record delivered again (a router re-sent its batch after a crash), ignored,
+        not a duplicate. Without checkpoints (replay) nothing is delivered twice: no origins are kept,
+        only the ids, so every later copy is a duplicate.
+        """
+        first = seen.get(event_id)
+        if first is None:
+            seen[event_id] = origin if self.tracking else ""
+            return True
+        if first and first == origin:
+            return False  # the same record delivered again
+        if counts:
             self.facts.append(Fact("duplicate", at, Duplicate(origin, EVENT_ID_DUPLICATE, event_id, origin)))
-        return verdict == Seen.FIRST
+        return False
 
     def config_touched(self) -> None:
         self._config_changed = True

@@ -37,6 +37,7 @@ from attribution.stages.records import (
 from attribution.state import UnlockRec
 
 ZERO = Decimal(0)
+_new = tuple.__new__  # a NamedTuple's own constructor is a Python function: records and rows made per event
 HeldAnswer = tuple[int, Touch | None, Touch | None]  # version, click, impression
 HeldOrder = tuple[int, PaymentRec | None, Decimal | None, tuple[RefundRec, ...]]
 Conversions = tuple[str, str, int, tuple[tuple[str, str, int, Decimal], ...]]  # click, campaign, acquired, payments
@@ -85,7 +86,32 @@ class UserStage(Stage[UserState]):
         return state
 
     def _apply(self, record: StageRecord, at: int) -> None:
-        if isinstance(record, Answer):
+        if isinstance(record, UnlockIn):  # by frequency: unlocks, redirects, answers, order results
+            user_id = record.user_id
+            state = self.keys.get(user_id)
+            if state is None:
+                state = self.keys[user_id] = UserState()
+            if not self.first_copy(state.seen, record.event_id, record.origin, at):
+                return
+            state.unlocks.append(
+                _new(UnlockRec, (record.ts, record.event_id, record.revenue, record.currency, record.date,
+                                 record.origin, b""))
+            )  # fmt: skip
+            if not self.deferred:  # a deferred recompute recomputes everything of the user
+                self._by_unlock_currency.setdefault(record.currency, set()).add(user_id)
+                self._widen(user_id, ("unlock", record.event_id, ()))
+            self.touch(user_id, at)
+        elif isinstance(record, RedirectIn):
+            state = self._state(record.user_id)
+            if not self.first_copy(state.seen, record.event_id, record.origin, at):
+                return
+            redirect = Redirect(record.ts, record.event_id, record.click_id, record.device_id)
+            if state.redirect is None or redirect < state.redirect:
+                state.redirect = redirect
+                self.touch(record.user_id, at)
+            else:
+                self.keep(record.user_id)
+        elif isinstance(record, Answer):
             state = self._state(record.user_id)
             slot = (record.redirect_id, record.slot)
             held = state.answers.get(slot)
@@ -102,28 +128,6 @@ class UserStage(Stage[UserState]):
                 state.orders[record.order_id] = (record.version, record.counted, record.rate, record.refunds)
                 self._widen(record.user_id, ("order", record.order_id, _ids(held_order)))
                 self.touch(record.user_id, at)
-        elif isinstance(record, RedirectIn):
-            state = self._state(record.user_id)
-            if not self.first_copy(state.seen, record.event_id, record.origin, at):
-                return
-            redirect = Redirect(record.ts, record.event_id, record.click_id, record.device_id)
-            if state.redirect is None or redirect < state.redirect:
-                state.redirect = redirect
-                self.touch(record.user_id, at)
-            else:
-                self.keep(record.user_id)
-        elif isinstance(record, UnlockIn):
-            state = self._state(record.user_id)
-            if not self.first_copy(state.seen, record.event_id, record.origin, at):
-                return
-            unlock = UnlockRec(
-                record.ts, record.event_id, record.revenue, record.currency, record.date, record.origin, b""
-            )
-            state.unlocks.append(unlock)
-            if not self.deferred:
-                self._by_unlock_currency.setdefault(record.currency, set()).add(record.user_id)
-            self._widen(record.user_id, ("unlock", record.event_id, ()))
-            self.touch(record.user_id, at)
         elif isinstance(record, ConfigIn):
             self.apply_config(record, at)
 
@@ -283,17 +287,19 @@ class UserStage(Stage[UserState]):
         out: dict[str, MoneyFact],
     ) -> None:  # fmt: skip
         rate = self.config.fx.rate(unlock.currency, unlock.date)
-        verdict = None
         if rate is None:
             verdict = Verdict(NO_FX_RATE, f"no {unlock.currency} rate effective on or before {unlock.date}")
-        self.set_verdict(state.verdicts, unlock.event_id, verdict, unlock.origin, "ad_unlock", at)
-        if rate is None or fact is None:
+            self.set_verdict(state.verdicts, unlock.event_id, verdict, unlock.origin, "ad_unlock", at)
             return
-        out[unlock.event_id] = MoneyFact(
+        if state.verdicts:  # (without one held, a rate found changes no verdict)
+            self.set_verdict(state.verdicts, unlock.event_id, None, unlock.origin, "ad_unlock", at)
+        if fact is None:
+            return
+        out[unlock.event_id] = _new(MoneyFact, (
             unlock.event_id, "ad_unlock", user_id, "", unlock.ts // TICKS_PER_US, unlock.date, fact.source_kind,
             fact.source_id, fact.cohort_date, unlock.currency, unlock.revenue, rate,
-            EXACT.multiply(unlock.revenue, rate), "", ZERO,
-        )  # fmt: skip
+            EXACT.multiply(unlock.revenue, rate), "", ZERO, True,
+        ))  # fmt: skip
 
     def _commission_rate(self, fact: UserFact | None) -> tuple[str, Decimal | None]:
         if fact is None or fact.source_kind != "plan":
