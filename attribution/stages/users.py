@@ -11,6 +11,7 @@ here and written there.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -162,7 +163,7 @@ class UserStage(Stage[UserState]):
                 elif held is not None and held[2] is not None:
                     kind, source_id, touch = held[2].source_kind, held[2].source_id, "view"
             cohort = self._dates.of_ticks(redirect.ts)
-            return UserFact(user_id, kind, source_id, touch, cohort, redirect.ts // TICKS_PER_US)
+            return _new(UserFact, (user_id, kind, source_id, touch, cohort, redirect.ts // TICKS_PER_US, True))
         earliest: int | None = None
         for _, counted, _, _ in state.orders.values():
             if counted is not None and (earliest is None or counted.ts < earliest):
@@ -193,7 +194,7 @@ class UserStage(Stage[UserState]):
                     self._by_plan.get(previous.source_id, set()).discard(user_id)
                 if fact is not None and fact.source_kind == "plan":
                     self._by_plan.setdefault(fact.source_id, set()).add(user_id)
-            self.facts.append(Fact("user", at, fact if fact is not None else previous._replace(active=False)))  # type: ignore[union-attr]
+            self.facts.append(_new(Fact, ("user", at, fact if fact is not None else previous._replace(active=False))))  # type: ignore[union-attr]
             state.emitted = fact
             scope = None  # every money row carries the source and cohort
         creator, share = self._commission_rate(fact)
@@ -203,8 +204,7 @@ class UserStage(Stage[UserState]):
             if fact is not None:
                 for order_id in state.orders:
                     self._order_rows(user_id, state, order_id, fact, creator, share, new)
-            for unlock in state.unlocks:
-                self._unlock_row(user_id, state, unlock, fact, at, new)
+            self._unlock_rows(user_id, state, state.unlocks, fact, at, new)
         else:
             old_ids, new = set(), {}
             unlocks = {u.event_id: u for u in state.unlocks} if any(i[0] == "unlock" for i in scope) else {}
@@ -215,16 +215,17 @@ class UserStage(Stage[UserState]):
                         self._order_rows(user_id, state, key, fact, creator, share, new)
                 else:
                     old_ids.add(key)
-                    self._unlock_row(user_id, state, unlocks[key], fact, at, new)
-        money = state.money
+                    self._unlock_rows(user_id, state, (unlocks[key],), fact, at, new)
+        money, facts = state.money, self.facts
         for event_id, row in new.items():
             if money.get(event_id) != row:
                 money[event_id] = row
-                self.facts.append(Fact("money", at, row))
-        for event_id in old_ids - new.keys():
-            gone = money.pop(event_id, None)
-            if gone is not None:
-                self.facts.append(Fact("money", at, _retracted(gone)))
+                facts.append(_new(Fact, ("money", at, row)))
+        if old_ids:
+            for event_id in old_ids - new.keys():
+                gone = money.pop(event_id, None)
+                if gone is not None:
+                    facts.append(Fact("money", at, _retracted(gone)))
         if self.conversions:
             self._convert(user_id, state, fact, at)
 
@@ -282,24 +283,27 @@ class UserStage(Stage[UserState]):
                 fact.source_id, fact.cohort_date, r.currency, r.amount, rate, value, creator, commission,
             )  # fmt: skip
 
-    def _unlock_row(
-        self, user_id: str, state: UserState, unlock: UnlockRec, fact: UserFact | None, at: int,
+    def _unlock_rows(
+        self, user_id: str, state: UserState, unlocks: Iterable[UnlockRec], fact: UserFact | None, at: int,
         out: dict[str, MoneyFact],
     ) -> None:  # fmt: skip
-        rate = self.config.fx.rate(unlock.currency, unlock.date)
-        if rate is None:
-            verdict = Verdict(NO_FX_RATE, f"no {unlock.currency} rate effective on or before {unlock.date}")
-            self.set_verdict(state.verdicts, unlock.event_id, verdict, unlock.origin, "ad_unlock", at)
-            return
-        if state.verdicts:  # (without one held, a rate found changes no verdict)
-            self.set_verdict(state.verdicts, unlock.event_id, None, unlock.origin, "ad_unlock", at)
-        if fact is None:
-            return
-        out[unlock.event_id] = _new(MoneyFact, (
-            unlock.event_id, "ad_unlock", user_id, "", unlock.ts // TICKS_PER_US, unlock.date, fact.source_kind,
-            fact.source_id, fact.cohort_date, unlock.currency, unlock.revenue, rate,
-            EXACT.multiply(unlock.revenue, rate), "", ZERO, True,
-        ))  # fmt: skip
+        """The money rows of ``unlocks`` (none for an unlock without a rate: its verdict says so) into ``out``."""
+        rate_of, verdicts = self.config.fx.rate, state.verdicts
+        for unlock in unlocks:
+            rate = rate_of(unlock.currency, unlock.date)
+            if rate is None:
+                verdict = Verdict(NO_FX_RATE, f"no {unlock.currency} rate effective on or before {unlock.date}")
+                self.set_verdict(verdicts, unlock.event_id, verdict, unlock.origin, "ad_unlock", at)
+                continue
+            if verdicts:  # (without one held, a rate found changes no verdict)
+                self.set_verdict(verdicts, unlock.event_id, None, unlock.origin, "ad_unlock", at)
+            if fact is None:
+                continue
+            out[unlock.event_id] = _new(MoneyFact, (
+                unlock.event_id, "ad_unlock", user_id, "", unlock.ts // TICKS_PER_US, unlock.date, fact.source_kind,
+                fact.source_id, fact.cohort_date, unlock.currency, unlock.revenue, rate,
+                EXACT.multiply(unlock.revenue, rate), "", ZERO, True,
+            ))  # fmt: skip
 
     def _commission_rate(self, fact: UserFact | None) -> tuple[str, Decimal | None]:
         if fact is None or fact.source_kind != "plan":
