@@ -2,10 +2,12 @@
 
 Spill files live for one replay, in its private temporary directory (mode
 0700), written and read by the same code: they hold pickled frames of plain
-tuples, a frame per append, each record as its class's index and its fields
-(a NamedTuple pickles through a Python-level ``__getnewargs__``, three times
-slower; JSON lines, attribution/stages/wire.py, twice as slow again, and they
-stay the format of the Kafka stage topics, where versions of the code meet).
+tuples, a frame per append, its records by class: the most frequent classes
+as one tuple per field (columns, made and read back by ``zip``), the others
+as one plain tuple per record (a NamedTuple pickles through a Python-level
+``__getnewargs__``, three times slower; JSON lines, attribution/stages/wire.py,
+twice as slow again, and they stay the format of the Kafka stage topics,
+where versions of the code meet).
 
 Rows of the event log and of rejections, which carry raw input bytes, are
 TabSeparated: bytes go as they are (no UTF-8 decode, no JSON escaping of
@@ -15,6 +17,7 @@ NULL as ``\\N``. The other tables' rows stay JSON arrays (``reelroi/replay_tasks
 
 from __future__ import annotations
 
+import functools
 import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
@@ -75,11 +78,16 @@ def _touch_back(v: Plain | None) -> Touch | None:
     return None if v is None else _new(Touch, v)
 
 
+# Records of these classes go as columns (one tuple per field, built and read back by zip in C, no Python
+# call per record): their fields are text, integers, booleans and None, save the Decimal and date columns
+# named here, converted column by column.
+_COLUMNS: dict[type[Any], dict[int, tuple[Callable[[Any], Any], Callable[[Any], Any]]]] = {
+    TouchIn: {}, RedirectAt: {}, RedirectIn: {}, CallbackIn: {}, ClockIn: {},
+    UnlockIn: {3: (str, Decimal), 5: (date.toordinal, _day)},
+    SpendIn: {4: (date.toordinal, _day), 5: (str, Decimal)},
+}  # fmt: skip
+# The others row by row, as plain tuples (by these per class where a field is a Decimal, a date or a record).
 _PLAIN: dict[type[Any], tuple[Callable[[Any], Plain], Callable[[Plain], Any]]] = {
-    UnlockIn: (
-        lambda r: (r.user_id, r.ts, r.event_id, str(r.revenue), r.currency, r.date.toordinal(), r.origin),
-        lambda v: _new(UnlockIn, (v[0], v[1], v[2], Decimal(v[3]), v[4], _day(v[5]), v[6])),
-    ),
     PaymentIn: (lambda r: (r.order_id, _payment(r.rec)), lambda v: _new(PaymentIn, (v[0], _payment_back(v[1])))),
     RefundIn: (lambda r: (r.order_id, _refund(r.rec)), lambda v: _new(RefundIn, (v[0], _refund_back(v[1])))),
     Answer: (
@@ -100,32 +108,65 @@ _PLAIN: dict[type[Any], tuple[Callable[[Any], Plain], Callable[[Plain], Any]]] =
 }  # fmt: skip
 _TO_PLAIN = tuple(_PLAIN[cls][0] if cls in _PLAIN else tuple for cls in _CLASSES)
 _FROM_PLAIN = tuple(_PLAIN[cls][1] if cls in _PLAIN else None for cls in _CLASSES)
+_ENCODE = tuple(
+    None if cls not in _COLUMNS else tuple((i, there) for i, (there, _) in _COLUMNS[cls].items()) for cls in _CLASSES
+)
+_DECODE = tuple(
+    None if cls not in _COLUMNS else tuple((i, back) for i, (_, back) in _COLUMNS[cls].items()) for cls in _CLASSES
+)
+_MAKERS = tuple(functools.partial(_new, cls) for cls in _CLASSES)
 
 
 def dump_records(records: Sequence[StageRecord], handle: BinaryIO, order: int = 0) -> None:
-    """Append one frame holding ``records`` to ``handle``; ``order`` places it among other files' frames."""
-    tags = bytes([_TAGS[type(r)] for r in records])
-    plain = _TO_PLAIN
+    """Append one frame holding ``records`` to ``handle``; ``order`` places it among other files' frames.
+
+    A frame holds its records by class (classes in the order they first come, each class's records in
+    theirs): ``load_frames`` gives them back so, which is all a bucket's arrangement needs, each of its
+    ranks being one class (attribution/stages/passes.py, ``arrange``).
+    """
+    groups: dict[type[Any], list[StageRecord]] = {}
+    for record in records:
+        group = groups.get(type(record))
+        if group is None:
+            groups[type(record)] = [record]
+        else:
+            group.append(record)
+    parts: list[tuple[int, Any]] = []
+    for cls, group in groups.items():
+        tag = _TAGS[cls]
+        encode = _ENCODE[tag]
+        if encode is None:
+            plain = _TO_PLAIN[tag]
+            parts.append((tag, [plain(r) for r in group]))
+            continue
+        columns: list[Any] = list(zip(*group, strict=True))
+        for i, enc in encode:
+            columns[i] = tuple(map(enc, columns[i]))
+        parts.append((-1 - tag, columns))  # a negative tag: columns
     pickler = pickle.Pickler(handle, protocol=5)
     pickler.fast = True  # no memo: nothing here is shared or cyclic, and the memo costs half the time
-    pickler.dump((order, tags, [plain[tag](r) for tag, r in zip(tags, records, strict=True)]))
+    pickler.dump((order, parts))
 
 
 def load_frames(handle: BinaryIO) -> Iterator[tuple[int, list[StageRecord]]]:
-    """Every frame in ``handle``, in the order they were appended: (its order, its records)."""
-    classes, back = _CLASSES, _FROM_PLAIN
+    """Every frame in ``handle``, in the order they were appended: (its order, its records, by class)."""
+    back = _FROM_PLAIN
     while True:
         try:
-            order, tags, fields = pickle.load(handle)
+            order, parts = pickle.load(handle)
         except EOFError:
             return
-        yield (
-            order,
-            [
-                _new(classes[tag], values) if (b := back[tag]) is None else b(values)
-                for tag, values in zip(tags, fields, strict=True)
-            ],
-        )
+        records: list[StageRecord] = []
+        for tag, payload in parts:
+            if tag >= 0:
+                b = back[tag]
+                records.extend(map(_MAKERS[tag], payload) if b is None else map(b, payload))
+                continue
+            tag = -1 - tag
+            for i, decode in _DECODE[tag] or ():
+                payload[i] = map(decode, payload[i])
+            records.extend(map(_MAKERS[tag], zip(*payload, strict=True)))
+        yield order, records
 
 
 # --------------------------------------------------------------------------- TabSeparated rows

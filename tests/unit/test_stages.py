@@ -141,8 +141,11 @@ def test_every_stage_record_survives_the_wire(lines: list[bytes], policy: Policy
     sent: list[StageRecord] = []
     original = pipeline._enqueue
 
+    kinds: set[tuple[str, type]] = set()
+
     def spy(emits: list[Emit]) -> None:
         sent.extend(e.record for e in emits)
+        kinds.update((e.topic, type(e.record)) for e in emits)
         original(emits)
 
     pipeline._enqueue = spy  # type: ignore[method-assign]
@@ -162,8 +165,24 @@ def test_every_stage_record_survives_the_wire(lines: list[bytes], policy: Policy
     frames = list(load_frames(handle))
     assert [order for order, _ in frames] == [7, 0]
     back = [record for _, part in frames for record in part]
-    assert back == sent and [type(r) for r in back] == [type(r) for r in sent]
-    assert repr(back) == repr(sent)  # Decimal digits and dates exactly
+    expected = by_class(sent[: len(sent) // 2]) + by_class(sent[len(sent) // 2 :])
+    assert back == expected and [type(r) for r in back] == [type(r) for r in expected]
+    assert repr(back) == repr(expected)  # Decimal digits and dates exactly
+    # A frame gives its records back by class, which is all a bucket's arrangement needs: in every topic,
+    # each rank of attribution/stages/passes.py is one class (its records keep their order, stably sorted).
+    from attribution.stages import passes
+
+    for topic in {t for t, _ in kinds if t in passes.PASSES}:  # (the postback stage is not replayed)
+        ranks = [passes._RANK.get(cls, 5) for t, cls in kinds if t == topic]  # 5: _sort_key's default
+        assert len(ranks) == len(set(ranks)), (topic, kinds)
+
+
+def by_class(records: list[StageRecord]) -> list[StageRecord]:
+    """``records`` by class (classes in the order they first come, each class's records in theirs)."""
+    groups: dict[type, list[StageRecord]] = {}
+    for record in records:
+        groups.setdefault(type(record), []).append(record)
+    return [record for group in groups.values() for record in group]
 
 
 def test_user_stage_tells_the_source_click_what_converted_and_a_click_it_left() -> None:
@@ -203,7 +222,7 @@ def test_spill_frames_give_back_decimals_dates_and_nested_records_exactly() -> N
 
     from attribution.orders import PaymentRec, RefundRec
     from attribution.sources import Touch
-    from attribution.stages.records import Answer, OrderResult, PaymentIn, RefundIn, UnlockIn
+    from attribution.stages.records import Answer, OrderResult, PaymentIn, RefundIn, SpendIn, UnlockIn
     from reelroi.replay_codec import dump_records, load_frames
 
     pay = PaymentRec(10**30 + 7, "p1", "u1", Decimal("12.3400"), "CNY", date(2026, 11, 3), "f:1", b"{\x00\xff}")
@@ -212,6 +231,8 @@ def test_spill_frames_give_back_decimals_dates_and_nested_records_exactly() -> N
     records: list[StageRecord] = [
         UnlockIn("u1", 1, "a1", Decimal("0.0000"), "CNY", date(9999, 12, 31), "f:3"),
         PaymentIn("o1", pay),
+        UnlockIn("u2", 2, "a2", Decimal("1E-30"), "USD", date(1, 1, 1), "f:5"),  # columns: by class, in order
+        SpendIn("cA", 3, "s1", 10**12, date(2026, 11, 3), Decimal("120.50"), "CNY", "f:6"),
         RefundIn("o1", refund),
         OrderResult("u1", "o1", 4, pay, Decimal("7.1234567890123456789"), (refund, refund._replace(event_id="r2"))),
         OrderResult("u1", "o2", 5, None, None, ()),
@@ -222,5 +243,6 @@ def test_spill_frames_give_back_decimals_dates_and_nested_records_exactly() -> N
     dump_records(records, handle, 3)
     handle.seek(0)
     ((order, back),) = list(load_frames(handle))
-    assert order == 3 and back == records and repr(back) == repr(records)
-    assert [type(r) for r in back] == [type(r) for r in records]
+    expected = by_class(records)
+    assert order == 3 and back == expected and repr(back) == repr(expected)
+    assert [type(r) for r in back] == [type(r) for r in expected]
