@@ -51,9 +51,8 @@ class _Prefixed(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        got: int = self._rest.readinto(buffer)  # type: ignore[attr-defined]  # files, stdin and gzip have it: no copy
+        return got
 
     def close(self) -> None:
         self._rest.close()
@@ -113,22 +112,26 @@ def _runs(handle: BinaryIO, max_line: int) -> Iterator[Run]:
     """
     limit = max_line + 2
     read = getattr(handle, "read1", handle.read)  # what is there: a pipe's lines are not held back for a block
-    buffer = b""
+    buffer = b""  # what was read and not yet handed on: the start of a line
     while True:
         block = read(_READ)
         if not block:
             break
-        buffer = buffer + block if buffer else block
-        end = buffer.rfind(b"\n")
-        if end < 0:
+        if block.find(b"\n") < 0:
+            buffer = buffer + block if buffer else block
             if len(buffer) >= limit:
                 break  # a line over the limit: ``_lines`` reads it in bounded chunks
             continue
-        run = buffer[:end].split(b"\n")
+        # the block split as it is (no copy of it joined to the last one's tail, nor of its lines' part)
+        run = block.split(b"\n")
+        tail = run.pop()
+        if buffer:
+            run[0] = buffer + run[0]
         if max(map(len, run)) + 1 > limit:
-            break  # a line over the limit in this block
+            buffer = b"\n".join(run) + b"\n" + tail  # a line over the limit in this block: all of it, unread
+            break
         yield run, None
-        buffer = buffer[end + 1 :]
+        buffer = tail
     rest = io.BufferedReader(_Prefixed(buffer, handle)) if buffer else handle
     for line, length, terminated in _lines(rest, max_line):
         yield ([line], None) if length is None and terminated else ([], (line, length, terminated))
