@@ -23,7 +23,7 @@ from schemas.decode import INVALID_FIELD, INVALID_JSON, UNKNOWN_TYPE, Invalid, d
 from schemas.framing import KEPT_BYTES, frame_line, frame_message
 from schemas.jsontext import too_deep
 from tests.hostile import CORPUS, event, hostile_events, hostile_lines
-from tests.reference.spec_oracle import _validate_line
+from tests.reference.spec_lines import _validate_line
 
 ZONE = ZoneInfo("Asia/Shanghai")
 SPEC_REASONS = {INVALID_JSON, UNKNOWN_TYPE, INVALID_FIELD}
