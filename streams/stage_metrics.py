@@ -21,6 +21,12 @@ RECORDS = Counter("reelroi_stage_messages", "Stage-topic messages applied, by st
 BAD_LINES = Counter(
     "reelroi_stage_bad_lines", "Stage records that did not decode (a bug upstream; the line is skipped)", ["stage"]
 )
+REREADS = Counter(
+    "reelroi_stage_rereads",
+    "Stage partitions read again from their state's position (a message skipped past it)",
+    ["stage"],
+)
+LOG_HOLES = Counter("reelroi_stage_log_holes", "Stage partitions whose log lacked records a state needed", ["stage"])
 BATCH_SECONDS = Histogram("reelroi_stage_batch_seconds", "Apply, deliver and checkpoint time per batch", ["stage"],
                           buckets=_SECONDS)  # fmt: skip
 LOADS = Histogram("reelroi_stage_load_seconds", "Time to load a partition's checkpoint on taking it", ["stage"],

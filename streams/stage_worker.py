@@ -27,7 +27,8 @@ from streams.checkpoints import DirectoryCheckpoints
 from streams.codecs import install as install_codecs
 from streams.kafka_settings import KafkaSettings
 from streams.produce import topic_partitions
-from streams.stages import PostbackSettings, StageRunner, StageSettings, build_stages
+from streams.stage_runner import StageRunner
+from streams.stages import PostbackSettings, StageSettings, build_stages
 from streams.topics import all_topics
 
 log = logging.getLogger("reelroi.worker")

@@ -15,8 +15,10 @@ from attribution.stages import wire
 from attribution.stages.postbacks import DEFAULT_SETTLE_S, PostbackStage
 from attribution.stages.records import POSTBACK, POSTBACKS, CallbackIn, ClockIn, ConversionsIn, Emit, SendPostback
 from streams.checkpoints import DirectoryCheckpoints
+from streams.outbox import Outbox
 from streams.produce import partition_of
-from streams.stages import Outbox, PostbackSettings, StageRunner
+from streams.stage_runner import StageRunner
+from streams.stages import PostbackSettings
 from streams.topics import POSTBACKS_TOPIC, STAGE_TOPICS, all_topics
 
 
