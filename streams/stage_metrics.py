@@ -23,7 +23,7 @@ BAD_LINES = Counter(
 )
 REREADS = Counter(
     "reelroi_stage_rereads",
-    "Stage partitions read again from their state's position (a message skipped past it)",
+    "Messages past a stage state's position: the ones between read from the log and applied first",
     ["stage"],
 )
 LOG_HOLES = Counter("reelroi_stage_log_holes", "Stage partitions whose log lacked records a state needed", ["stage"])

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,10 @@ from streams import stage_metrics as sm
 from streams.checkpoints import CheckpointStore
 from streams.outbox import Outbox
 
+# (topic, partition, first, end) -> (offset, value) of the partition's messages from ``first`` (or the log's
+# first offset, if later) up to ``end``, excluded (streams/log_reader.py)
+Reader = Callable[[str, int, int, int], Iterable[tuple[int, bytes | None]]]
+
 log = logging.getLogger("reelroi.stages")
 
 
@@ -43,9 +47,6 @@ class Held:
     unacked: list[Any] = field(default_factory=list)  # faust events applied, not yet covered by a checkpoint
     applied_at: float = 0.0  # monotonic time of the last message applied
     ticked_at: float = -1.0  # … and of the last clock this partition sent itself (postbacks)
-    rereading: bool = False  # sought back to ``next``: messages beyond it wait for the re-read
-    waited: int = 0  # … messages beyond it passed over meanwhile
-    lowest: int = 0  # … and the lowest of their offsets
 
 
 class StageRunner:
@@ -58,17 +59,16 @@ class StageRunner:
         store: CheckpointStore,
         checkpoint_s: float,
         make: Callable[[], Stage] | None = None,  # type: ignore[type-arg]
-        buffered: int = 4096,
+        read: Reader | None = None,
     ) -> None:
-        """``make``: a fresh stage of this topic (by default the plain one of ``stages_for``); ``buffered``: at
-        least as many messages as a worker may hold fetched and not yet applied (``reread``)."""
+        """``make``: a fresh stage of this topic (by default the plain one of ``stages_for``); ``read``: the
+        partition's messages from the log itself, for a state that a message came past (``catch_up``)."""
         self.topic, self.policy, self.store, self.checkpoint_s = topic, policy, store, checkpoint_s
         self.make = make or (lambda: stages_for(policy)[topic])
         self.name = topic.removeprefix("stage.")
         self.held: dict[int, Held] = {}
         self.bad_lines = 0
-        self.buffered = buffered
-        self.seeks: dict[Any, int] = {}  # topic partition -> the offset to read it again from (``reread``)
+        self.read = read
         self.lock = asyncio.Lock()  # the agent's batch and the idle checkpoint timer take turns
         self.stream: Any = None  # the agent's stream, to ack with
 
@@ -101,66 +101,61 @@ class StageRunner:
             message = event.message
             held = self.hold(message.partition)
             base = position(message.offset, 0)
-            if base < held.next:
-                held.unacked.append(event)
-                continue  # already in the checkpoint: re-read after a move, or still buffered
-            if base > held.next and not self.reread(held, message):
-                continue  # not acked: it comes again
             held.unacked.append(event)
-            held.rereading = False
-            for i, line in enumerate((message.value or b"").split(b"\n"), start=1):
-                if not line:
-                    continue
-                try:
-                    record = wire.decode(line)
-                except (ValueError, KeyError, IndexError, TypeError) as exc:  # a bug upstream: count it, go on
-                    self.bad_lines += 1
-                    sm.BAD_LINES.labels(self.name).inc()
-                    log.error("%s: undecodable stage record at %s:%d:%d:%d: %s", self.name, message.topic,
-                              message.partition, message.offset, i, exc)  # fmt: skip
-                    continue
-                held.stage.apply(record, base + i)
-            held.next = position(message.offset + 1, 0)
-            held.applied_at = time.monotonic()
-            facts, emits = held.stage.flush()
-            count_decided(facts)
-            outbox.facts(facts, message.partition)
-            outbox.emits(emits)
-            sm.RECORDS.labels(self.name).inc()
+            if base < held.next:
+                continue  # already in the checkpoint: re-read after a move, or still buffered
+            if base > held.next:
+                self.catch_up(held, message.topic, message.partition, message.offset, outbox)
+            self._apply(held, message.topic, message.partition, message.offset, message.value, outbox)
 
-    def reread(self, held: Held, message: Any) -> bool:
-        """A message beyond the state's position: the messages between were never applied to this state.
+    def _apply(self, held: Held, topic: str, partition: int, offset: int, value: bytes | None, outbox: Outbox) -> None:
+        base = position(offset, 0)
+        for i, line in enumerate((value or b"").split(b"\n"), start=1):
+            if not line:
+                continue
+            try:
+                record = wire.decode(line)
+            except (ValueError, KeyError, IndexError, TypeError) as exc:  # a bug upstream: count it, go on
+                self.bad_lines += 1
+                sm.BAD_LINES.labels(self.name).inc()
+                log.error("%s: undecodable stage record at %s:%d:%d:%d: %s", self.name, topic, partition, offset, i,
+                          exc)  # fmt: skip
+                continue
+            held.stage.apply(record, base + i)
+        held.next = position(offset + 1, 0)
+        held.applied_at = time.monotonic()
+        facts, emits = held.stage.flush()
+        count_decided(facts)
+        outbox.facts(facts, partition)
+        outbox.emits(emits)
+        sm.RECORDS.labels(self.name).inc()
 
-        A partition's state is a function of its messages in order, so a message past ``held.next`` must
-        not be applied to it: it was fetched before a rebalance that reloaded the partition, or the partition
-        was dropped while a batch was applied, or the committed offset is past the checkpoint (a lost state
-        directory). The partition is sought back to ``next`` (``seeks``, done by the agent) and messages
-        beyond it are passed over, unacked, until the re-read reaches them. Returns True only for a hole in
-        the log itself (records gone by retention): more messages passed over than a worker can have had
-        buffered means the re-read starts past ``next``, so the state goes on from the lowest of them.
+    def catch_up(self, held: Held, topic: str, partition: int, offset: int, outbox: Outbox) -> None:
+        """A message came past the state's position: apply first the messages between, read from the log.
+
+        A partition's state is a function of its messages in order, so the messages from ``held.next`` up
+        to ``offset`` must be applied before it. They were fetched before a rebalance that reloaded the
+        partition, or applied to a state dropped during a batch, or are below a committed offset past the
+        checkpoint (a lost state directory). They are read from the log with a consumer of their own, which
+        leaves faust's consumer, its positions and its acks alone (faust delivers them again, or they are
+        already committed). Offsets the log no longer has (retention) are a hole: logged and counted.
         """
-        if not held.rereading:
-            held.rereading, held.waited, held.lowest = True, 0, message.offset
-            self.seeks[message.tp] = held.next >> LINE_BITS
-            sm.REREADS.labels(self.name).inc()
-            log.warning(
-                "%s[%d]: message %d is past the state's position (offset %d): read again from there",
-                self.name, message.partition, message.offset, held.next >> LINE_BITS,
-            )  # fmt: skip
-            return False
-        held.waited += 1
-        held.lowest = min(held.lowest, message.offset)
-        if held.waited <= self.buffered:
-            return False
-        log.error(
-            "%s[%d]: offsets %d to %d are not in the log (gone by retention?): the state goes on without them",
-            self.name, message.partition, held.next >> LINE_BITS, held.lowest - 1,
-        )  # fmt: skip
+        assert self.read is not None, "a stage runner without a log reader met a gap"
+        first = held.next >> LINE_BITS
+        sm.REREADS.labels(self.name).inc()
+        log.warning("%s[%d]: message %d is past the state's position (offset %d): reading %d messages from the log",
+                    self.name, partition, offset, first, offset - first)  # fmt: skip
+        for found, value in self.read(topic, partition, first, offset):
+            if found > held.next >> LINE_BITS:
+                self._hole(partition, held.next >> LINE_BITS, found)
+            self._apply(held, topic, partition, found, value, outbox)
+        if held.next >> LINE_BITS < offset:
+            self._hole(partition, held.next >> LINE_BITS, offset)
+
+    def _hole(self, partition: int, first: int, end: int) -> None:
+        log.error("%s[%d]: offsets %d to %d are not in the log (gone by retention?): the state goes on without them",
+                  self.name, partition, first, end - 1)  # fmt: skip
         sm.LOG_HOLES.labels(self.name).inc()
-        held.next, held.rereading = position(held.lowest, 0), False
-        if message.offset == held.lowest:
-            return True
-        return self.reread(held, message)
 
     def ticks(self, now: float, quiet_s: float) -> list[Emit]:
         """Postbacks: a partition's own clock, sent to itself, where the clock would decide what came after it.
@@ -190,7 +185,12 @@ class StageRunner:
         if held is None:
             return []  # dropped in a rebalance meanwhile
         started = time.perf_counter()
-        self.store.save(self.name, partition, held.next, held.stage.changed(), held.stage.everything)
+        changed = held.stage.changed()
+        try:
+            self.store.save(self.name, partition, held.next, changed, held.stage.everything)
+        except BaseException:
+            held.stage.unsaved(changed)  # in the next delta, or the chain would lack them
+            raise
         sm.SAVES.labels(self.name).observe(time.perf_counter() - started)
         sm.CHECKPOINTED.labels(self.name, str(partition)).set(time.time())
         sm.KEYS.labels(self.name, str(partition)).set(len(held.stage.keys))

@@ -26,6 +26,7 @@ from streams import stage_metrics as sm
 from streams.checkpoints import DirectoryCheckpoints
 from streams.codecs import install as install_codecs
 from streams.kafka_settings import KafkaSettings
+from streams.log_reader import LogReader
 from streams.produce import topic_partitions
 from streams.stage_runner import StageRunner
 from streams.stages import PostbackSettings, StageSettings, build_stages
@@ -102,7 +103,7 @@ def build_worker(
         raise ConfigError(f"topics missing on {settings.bootstrap}: {', '.join(missing)} (reelroi topics creates them)")
     worker.runners = build_stages(
         app, settings.topic_prefix, counts, policy, store, stage_settings,
-        settings.batch_max, settings.batch_within_s, max_line, on_batch, postbacks,
+        settings.batch_max, settings.batch_within_s, max_line, on_batch, postbacks, LogReader(settings.bootstrap),
     )  # fmt: skip
 
     @app.timer(interval=2.0)  # type: ignore[untyped-decorator]

@@ -32,7 +32,6 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -50,7 +49,7 @@ from streams import stage_metrics as sm
 from streams.checkpoints import CheckpointStore
 from streams.codecs import undecodable
 from streams.outbox import Outbox
-from streams.stage_runner import StageRunner
+from streams.stage_runner import Reader, StageRunner
 from streams.topics import FAMILIES, STAGE_TOPICS, dead_letter_topic, topic_name
 
 log = logging.getLogger("reelroi.stages")
@@ -115,16 +114,19 @@ def build_stages(
     max_line: int = DEFAULT_MAX_LINE_BYTES,
     on_batch: Callable[[str, int], None] | None = None,
     postbacks: PostbackSettings | None = None,
+    read: Reader | None = None,
 ) -> dict[str, StageRunner]:
-    """Declare the router and the stage agents on ``app``; returns the runners (for tests and metrics)."""
+    """Declare the router and the stage agents on ``app``; returns the runners (for tests and metrics).
+
+    ``read``: the stage topics' messages from the log itself (``streams.log_reader.LogReader``), for
+    the partitions whose state a message comes past (``StageRunner.catch_up``)."""
     feed = postbacks is not None and postbacks.postbacks
     settle_s = postbacks.postback_settle_s if postbacks is not None else DEFAULT_SETTLE_S
 
     def maker(topic: str) -> Callable[[], Stage]:  # type: ignore[type-arg]
         return lambda: stages_for(policy, feed, settle_s)[topic]
 
-    buffered = max(4096, 4 * batch_max)  # faust buffers twice batch_max a partition, the take up to batch_max
-    runners = {t: StageRunner(t, policy, store, settings.checkpoint_s, maker(t), buffered) for t in STAGE_TOPICS}
+    runners = {t: StageRunner(t, policy, store, settings.checkpoint_s, maker(t), read) for t in STAGE_TOPICS}
     inputs = app.topic(*sorted(topic_name(prefix, f.name) for f in FAMILIES), value_type=bytes, key_type=bytes)
     dead_letters = app.topic(dead_letter_topic(prefix), value_type=bytes, key_type=bytes)
     router = Router(policy, postbacks=feed)
@@ -164,25 +166,20 @@ def build_stages(
         tick_s = postbacks.postback_tick_s if postbacks is not None and stage_topic == POSTBACK else None
         _stage_agent(app, topic, runner, prefix, counts, batch_max, within_s, on_batch, tick_s)
 
-    revoked_now: set[Any] = set()
-
-    async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
-        """Noted, not yet dropped: an eager rebalance revokes everything and hands most of it straight back."""
-        revoked_now.update(revoked)
-
     async def on_assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
-        """Drop the state of partitions revoked and not handed back. One handed back in the same rebalance
-        keeps its state (its tail is re-read from the committed offset and skipped below what the state
-        covers), unless another worker checkpointed it meanwhile (a stalled worker rebalanced out unawares)."""
-        for tp in revoked_now - set(assigned):
-            runner = runners.get(tp.topic.removeprefix(prefix))
-            if runner is not None:
-                runner.drop(tp.partition)
-        revoked_now.clear()
-        for name, runner in runners.items():  # ... unless someone else held it after all (StageRunner.refresh)
-            runner.refresh({tp.partition for tp in assigned if tp.topic == prefix + name})
+        """Drop the state of every partition held and not assigned now (``assigned`` is the whole new
+        assignment): revoked, or loaded by a batch that was being applied when it was revoked. One handed
+        back keeps its state (its tail is re-read from the committed offset and skipped below what the
+        state covers), unless another worker checkpointed it meanwhile (a stalled worker rebalanced out
+        unawares, ``StageRunner.refresh``); either way no message past the state is applied before the
+        ones between (``StageRunner.catch_up``)."""
+        for name, runner in runners.items():
+            mine = {tp.partition for tp in assigned if tp.topic == prefix + name}
+            for partition in list(runner.held):
+                if partition not in mine:
+                    runner.drop(partition)
+            runner.refresh(mine)
 
-    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
     return runners
@@ -210,7 +207,6 @@ def _stage_agent(
                 outbox.born = sm.born_of(e.message for e in live)
                 await asyncio.to_thread(runner.apply, live, outbox)
                 await outbox.deliver()
-                await _seek_back(app, runner)
                 await _checkpoint(runner, stream, everything=False)
             sm.BATCH_SECONDS.labels(runner.name).observe(time.perf_counter() - started)
             if on_batch is not None:
@@ -235,22 +231,6 @@ def _stage_agent(
             async with runner.lock:
                 ticks.emits(runner.ticks(time.monotonic(), tick_s))
                 await ticks.deliver()
-
-
-async def _seek_back(app: faust.App, runner: StageRunner) -> None:
-    """Read again the partitions whose state a message skipped past (``StageRunner.reread``)."""
-    seeks, runner.seeks = runner.seeks, {}
-    assigned = app.consumer.assignment()
-    for tp, offset in seeks.items():
-        if tp not in assigned:
-            runner.drop(tp.partition)  # loaded for a message of a partition revoked meanwhile
-            continue
-        try:
-            await app.consumer.seek_wait({tp: offset})  # in the consumer's thread (aiokafka's seek is not thread-safe)
-        except (TimeoutError, KafkaError, AssertionError) as exc:  # revoked meanwhile, broker away
-            log.warning("%s[%d]: seek to %d failed (%r): state dropped, its next message asks again",
-                        runner.name, tp.partition, offset, exc)  # fmt: skip
-            runner.drop(tp.partition)
 
 
 async def _checkpoint(runner: StageRunner, stream: Any, everything: bool) -> None:

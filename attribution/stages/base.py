@@ -218,6 +218,12 @@ class Stage(Generic[S]):
             self._config_changed = False
         return out
 
+    def unsaved(self, entries: dict[str, bytes | None]) -> None:
+        """``changed``'s entries were not saved after all (a checkpoint write failed): changed still."""
+        self._changed.update(key for key in entries if key != CONFIG_KEY)
+        if CONFIG_KEY in entries:
+            self._config_changed = True
+
     def everything(self) -> dict[str, bytes]:
         out = {key: pickle.dumps(state, protocol=5) for key, state in self.keys.items()}
         out[CONFIG_KEY] = self._encode_config()
