@@ -2,7 +2,7 @@
 
 docs/design/streaming.md, section 4: a partition's state is a function of its
 messages in order; it is loaded from its checkpoint the first time a message
-of it comes, never applies a message past its position (``reread``), and is
+of it comes, never applies a message past its position before the ones between (``catch_up``), and is
 checkpointed by ``save``, which returns the messages the checkpoint covers (to
 ack). The agents around it are in streams/stages.py.
 """
