@@ -118,18 +118,19 @@ def choose_buckets(events: int, per_bucket: int, workers: int) -> int:
 class Inserter:
     """Writes rows files into the sink's tables, in large inserts: by the engine's own file reader when embedded.
 
-    Rows files of several tasks are concatenated (in the order they come) into
-    one file per table until it holds ``FLUSH_ROWS`` rows: one insert, one part.
+    Rows files of several tasks are held (in the order they come) per table until
+    they hold ``FLUSH_ROWS`` rows, then inserted together: one insert, one part,
+    and no copy of them made first.
     """
 
-    def __init__(self, sink: ClickHouseSink, root: Path) -> None:
+    def __init__(self, sink: ClickHouseSink) -> None:
         self.sink = sink
         self.embedded = type(sink.client).__name__ == "ChdbClient"
-        self.root = root / "rows"
         self.rows = 0
         self.seconds = 0.0
         self.cpu: dict[str, float] = {}  # per table, this process's CPU (the engine's threads included) in inserts
         self._held: dict[str, int] = {}
+        self._files: dict[str, list[str]] = {}
 
     def insert(self, rows: list[tuple[str, str, int]]) -> None:
         started = time.perf_counter()
@@ -138,11 +139,11 @@ class Inserter:
                 with open(path, "rb") as handle:
                     self.rows += self.sink.write_facts(fact_wire.decode(line.rstrip(b"\n")) for line in handle)
             elif kind != "event" or self.sink.log_events:
-                with open(path, "rb") as source, open(self._pending(kind), "ab") as target:
-                    shutil.copyfileobj(source, target, 1 << 20)
+                self._files.setdefault(kind, []).append(path)
                 self._held[kind] = self._held.get(kind, 0) + count
                 if self._held[kind] >= FLUSH_ROWS:
                     self._flush(kind)
+                continue
             os.unlink(path)
         self.seconds += time.perf_counter() - started
 
@@ -153,23 +154,21 @@ class Inserter:
                 self._flush(kind)
         self.seconds += time.perf_counter() - started
 
-    def _pending(self, kind: str) -> Path:
-        return self.root / f"pending.{kind}.{'tsv' if kind in TSV_KINDS else 'jsonl'}"
-
     def _flush(self, kind: str) -> None:
-        path = self._pending(kind)
+        paths = self._files.pop(kind)
         started = _process_cpu()
-        self._insert_file(kind, str(path))
+        self._insert_files(kind, paths)
         self.cpu[kind] = self.cpu.get(kind, 0.0) + _process_cpu() - started
         self.rows += self._held.pop(kind)
-        path.unlink()
+        for path in paths:
+            os.unlink(path)
         if self.embedded:
             # the engine's allocator keeps what an insert freed; hand it back, or the parent's RSS
             # ratchets up by a block's worth with every table
             with contextlib.suppress(SinkError):
                 command(self.sink.client, "SYSTEM JEMALLOC PURGE")
 
-    def _insert_file(self, kind: str, path: str) -> None:
+    def _insert_files(self, kind: str, paths: list[str]) -> None:
         table = TABLES[kind]
         spec = [*table.spec, ("version", "UInt64")]
         target = self.sink.table(table.name)
@@ -178,6 +177,14 @@ class Inserter:
             columns = ", ".join(f"`{c}`" for c, _ in spec)
             structure = ", ".join(f"`{c}` {'Int64' if t == TS else t}" for c, t in spec)
             select = ", ".join(f"fromUnixTimestamp64Micro(`{c}`, 'UTC')" if t == TS else f"`{c}`" for c, t in spec)
+            # several files as one path: the directory, then their names in braces (spill_root and the
+            # producers' names hold no pattern characters)
+            folder = os.path.dirname(paths[0])
+            names = [os.path.basename(path) for path in paths]
+            assert all(
+                os.path.dirname(path) == folder and "," not in name for path, name in zip(paths, names, strict=True)
+            )
+            path = os.path.join(folder, names[0] if len(names) == 1 else "{" + ",".join(names) + "}")
             quoted = path.replace("\\", "\\\\").replace("'", "\\'")
             command(
                 self.sink.client,
@@ -190,8 +197,10 @@ class Inserter:
                 "SETTINGS input_format_parallel_parsing = 0, optimize_on_insert = 0",
             )
             return
-        with open(path, "rb") as handle:
-            rows = [_typed(read_tsv_line(line), spec) if tsv else orjson.loads(line) for line in handle]
+        rows: list[Any] = []
+        for path in paths:
+            with open(path, "rb") as handle:
+                rows.extend(_typed(read_tsv_line(line), spec) if tsv else orjson.loads(line) for line in handle)
         data = [list(col) for col in zip(*rows, strict=True)]
         self.sink.client.insert(
             target, data, column_names=[c for c, _ in spec], column_type_names=[t for _, t in spec],
@@ -280,12 +289,11 @@ def run_passes(
     root = spill_root()
     Spill(root).make()
     runner = _Runner(stats.workers, (policy, str(root), sink.log_events))
-    inserter = Inserter(sink, root)
+    inserter = Inserter(sink)
     failed = True
     try:
         started = time.perf_counter()
         _pass0(runner, inserter, batches, stats, advance)
-        inserter.flush()
         stats.add_time("pass 0 (read, decode, route, spill)", time.perf_counter() - started)
         close_kept()  # this process's, when it routed a batch itself
         stats.buckets = choose_buckets(stats.events, per_bucket or bucket_events(), stats.workers)
@@ -348,6 +356,10 @@ def _pass0(
         finish(window.popleft())
 
 
+def _nothing() -> None:
+    pass
+
+
 def _chain(first: Batch, following: Batch | None, rest: Iterator[Batch]) -> Iterator[Batch]:
     yield first
     if following is not None:
@@ -358,7 +370,8 @@ def _chain(first: Batch, following: Batch | None, rest: Iterator[Batch]) -> Iter
 def _stage_passes(runner: _Runner, inserter: Inserter, stats: PassStats, alive: Alive) -> None:
     """Every stage over every bucket, each stage once its upstream stages are done; rows inserted as they come."""
     started = time.perf_counter()
-    for topic, done in alive(_stage_results(runner, stats.buckets)):
+    # what pass 0 left below a full insert goes in while the first wave of buckets runs, not before it
+    for topic, done in alive(_stage_results(runner, stats.buckets, inserter.flush)):
         inserter.insert(done.rows)
         stats.duplicates += done.duplicates
         stats.peak_task_mb = max(stats.peak_task_mb, done.peak_mb)
@@ -370,7 +383,9 @@ def _stage_passes(runner: _Runner, inserter: Inserter, stats: PassStats, alive: 
     stats.add_time("stage passes", time.perf_counter() - started)
 
 
-def _stage_results(runner: _Runner, buckets: int) -> Iterator[tuple[str, Done]]:
+def _stage_results(runner: _Runner, buckets: int, meanwhile: Callable[[], None]) -> Iterator[tuple[str, Done]]:
+    """Each stage's results as they come (submitted once its upstream stages are done); ``meanwhile`` is called
+    once, after the first submissions of more than one task (the workers busy), before waiting on any."""
     pending: dict[str, int] = {}
     running: deque[tuple[str, Future[Done]]] = deque()
     finished: set[str] = set()
@@ -381,6 +396,9 @@ def _stage_results(runner: _Runner, buckets: int) -> Iterator[tuple[str, Done]]:
             pending[topic] = buckets_of(topic, buckets)
             for bucket in range(pending[topic]):
                 running.append((topic, runner.submit(stage_task, topic, bucket, buckets)))
+        if len(running) > 1 or not queue:
+            meanwhile()
+            meanwhile = _nothing
         if not running:  # pragma: no cover - PASSES is in dependency order
             raise RuntimeError(f"stage passes cannot be ordered: {queue}")
         topic, future = running.popleft()
