@@ -70,8 +70,7 @@ def parts(source: Path, lines: int) -> None:
 
             def spill_all(filed: Any = out, order: int = index + 1) -> None:
                 for topic, shard, emitted in filed.places():
-                    path = spill.broadcast_file(topic, "p") if shard < 0 else spill.shard_file(topic, shard, "p")
-                    tasks._spill_kept(path, emitted, order)
+                    tasks._spill_kept(spill, topic, shard, "p", emitted, order)
                 tasks._flush_kept()
 
             timed("pass 0: pickle to spill files", spill_all)

@@ -118,14 +118,18 @@ def _spill(path: Path, records: list[StageRecord]) -> None:
         dump_records(records, handle)
 
 
-_open: dict[Path, BinaryIO] = {}  # pass 0's spill files, kept open by the process writing them
+# pass 0's spill files, kept open by the process writing them, by (topic, shard or -1, producer): a place's
+# Path is made once (three joins and a hash of a Path per frame were a third of pickling the records)
+_open: dict[tuple[str, int, str], BinaryIO] = {}
 
 
-def _spill_kept(path: Path, records: list[StageRecord], order: int) -> None:
-    """``_spill`` to a file this process keeps open (flushed by ``_flush_kept`` before a task returns)."""
-    handle = _open.get(path)
+def _spill_kept(spill: Spill, topic: str, shard: int, producer: str, records: list[StageRecord], order: int) -> None:
+    """``_spill`` to the file of (topic, shard or -1 for a broadcast, producer), which this process keeps open
+    (flushed by ``_flush_kept`` before a task returns)."""
+    handle = _open.get((topic, shard, producer))
     if handle is None:
-        handle = _open[path] = open(path, "ab")  # noqa: SIM115 - closed by close_kept
+        path = spill.broadcast_file(topic, producer) if shard < 0 else spill.shard_file(topic, shard, producer)
+        handle = _open[(topic, shard, producer)] = open(path, "ab")  # noqa: SIM115 - closed by close_kept
     dump_records(records, handle, order)
 
 
@@ -298,8 +302,7 @@ def _route(index: int, records: list[Record], started: float, cpu: float) -> Don
     rejections, _ = router.route(records, out)
     producer = f"r{os.getpid()}"
     for topic, shard, emitted in out.places():
-        path = spill.broadcast_file(topic, producer) if shard < 0 else spill.shard_file(topic, shard, producer)
-        _spill_kept(path, emitted, index + 1)  # frames of a bucket are read back in input order
+        _spill_kept(spill, topic, shard, producer, emitted, index + 1)  # a bucket reads its frames in input order
     _flush_kept()  # the stage passes read these files from other processes
     rows = _write_rows(spill, f"r{index}", rejections, out.rows)
     seconds, used = time.perf_counter() - started, time.process_time() - cpu
