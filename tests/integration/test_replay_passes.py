@@ -184,3 +184,44 @@ def test_raw_bytes_reach_the_event_log_and_rejections_exactly(store: Any, small_
         client.close()
     assert {k: bytes.fromhex(v) for k, v in events.items()} == {"e\\1\t": valid[0], "e2": valid[1]}
     assert {bytes.fromhex(r) for r in raws} == set(rejected)
+
+
+def test_the_parent_inserts_held_rows_files_together_each_row_once(store: Any, tmp_path: Path) -> None:
+    """Rows files of several tasks are inserted where they lie, as one path of names in braces, once they
+    hold ``FLUSH_ROWS`` rows (or at ``flush``): every row once, every file gone, none copied first."""
+    from datetime import date
+    from decimal import Decimal
+
+    from attribution.outputs import MoneyFact
+    from attribution.stages.facts import Fact
+    from reelroi.replay_tasks import Spill, _write_rows
+
+    def money(n: int) -> Fact:
+        row = MoneyFact(
+            f"au-{n}", "ad_unlock", f"u{n}", "", 1_762_160_854_000_000 + n, date(2026, 11, 3), "campaign", "c1",
+            date(2026, 11, 2), "CNY", Decimal("0.05"), Decimal(1), Decimal("0.05"), "", Decimal(0),
+        )  # fmt: skip
+        return Fact("money", n, row)
+
+    client = connect(store.dsn)
+    try:
+        migrate(client, store.database)
+        sink = ClickHouseSink(client, store.database)
+        spill = Spill(tmp_path / "spill")
+        spill.make()
+        inserter = replay_passes.Inserter(sink)
+        written = [_write_rows(spill, f"stage.user-{p}", [money(p * 10 + i) for i in range(10)]) for p in range(7)]
+        paths = [Path(path) for rows in written for _, path, _ in rows]
+        for rows in written[:4]:
+            inserter.insert(rows)
+        assert all(path.exists() for path in paths)  # held: below a full insert
+        for rows in written[4:]:
+            inserter.insert(rows)
+        inserter.flush()
+        count = f"SELECT count(), uniqExact(event_id) FROM {store.database}.money"
+        assert client.query(count).result_rows == [(70, 70)]
+        assert inserter.rows == 70
+        assert not any(path.exists() for path in paths)
+        assert sorted(p.name for p in (tmp_path / "spill" / "rows").iterdir()) == []
+    finally:
+        client.close()
