@@ -72,6 +72,9 @@ IN_FLIGHT = 8  # pass-0 tasks per worker submitted ahead
 # Rows per insert: the embedded engine's memory while it takes one grows with it (a 500k-row block of
 # the event log held ~500 MB more than a 100k one), and it lives in this process.
 FLUSH_ROWS = 100_000
+# Rows files per insert, at most: their names go into the query (a long history with few rows of a kind,
+# rejections say, would otherwise name every task's file in one insert, past the engine's query size limit)
+FLUSH_FILES = 256
 
 
 @dataclass
@@ -119,8 +122,8 @@ class Inserter:
     """Writes rows files into the sink's tables, in large inserts: by the engine's own file reader when embedded.
 
     Rows files of several tasks are held (in the order they come) per table until
-    they hold ``FLUSH_ROWS`` rows, then inserted together: one insert, one part,
-    and no copy of them made first.
+    they hold ``FLUSH_ROWS`` rows (or number ``FLUSH_FILES``), then inserted
+    together: one insert, one part, and no copy of them made first.
     """
 
     def __init__(self, sink: ClickHouseSink) -> None:
@@ -141,7 +144,7 @@ class Inserter:
             elif kind != "event" or self.sink.log_events:
                 self._files.setdefault(kind, []).append(path)
                 self._held[kind] = self._held.get(kind, 0) + count
-                if self._held[kind] >= FLUSH_ROWS:
+                if self._held[kind] >= FLUSH_ROWS or len(self._files[kind]) >= FLUSH_FILES:
                     self._flush(kind)
                 continue
             os.unlink(path)

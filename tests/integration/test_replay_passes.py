@@ -186,9 +186,12 @@ def test_raw_bytes_reach_the_event_log_and_rejections_exactly(store: Any, small_
     assert {bytes.fromhex(r) for r in raws} == set(rejected)
 
 
-def test_the_parent_inserts_held_rows_files_together_each_row_once(store: Any, tmp_path: Path) -> None:
+def test_the_parent_inserts_held_rows_files_together_each_row_once(
+    store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rows files of several tasks are inserted where they lie, as one path of names in braces, once they
-    hold ``FLUSH_ROWS`` rows (or at ``flush``): every row once, every file gone, none copied first."""
+    hold ``FLUSH_ROWS`` rows or number ``FLUSH_FILES`` (or at ``flush``): every row once, every file gone,
+    none copied first."""
     from datetime import date
     from decimal import Decimal
 
@@ -209,13 +212,17 @@ def test_the_parent_inserts_held_rows_files_together_each_row_once(store: Any, t
         sink = ClickHouseSink(client, store.database)
         spill = Spill(tmp_path / "spill")
         spill.make()
+        monkeypatch.setattr(replay_passes, "FLUSH_FILES", 5)
         inserter = replay_passes.Inserter(sink)
         written = [_write_rows(spill, f"stage.user-{p}", [money(p * 10 + i) for i in range(10)]) for p in range(7)]
         paths = [Path(path) for rows in written for _, path, _ in rows]
         for rows in written[:4]:
             inserter.insert(rows)
         assert all(path.exists() for path in paths)  # held: below a full insert
-        for rows in written[4:]:
+        inserter.insert(written[4])  # the fifth file: inserted with the four held
+        assert not any(path.exists() for path in paths[:5]) and all(path.exists() for path in paths[5:])
+        assert inserter.rows == 50
+        for rows in written[5:]:
             inserter.insert(rows)
         inserter.flush()
         count = f"SELECT count(), uniqExact(event_id) FROM {store.database}.money"
