@@ -54,6 +54,7 @@ class Spill:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.name = str(root)  # a str hashes once; a Path's hash is Python code
 
     def shard_file(self, topic: str, shard: int, producer: str) -> Path:
         return self.root / "in" / topic / f"s{shard}.{producer}.lines"
@@ -118,18 +119,19 @@ def _spill(path: Path, records: list[StageRecord]) -> None:
         dump_records(records, handle)
 
 
-# pass 0's spill files, kept open by the process writing them, by (topic, shard or -1, producer): a place's
-# Path is made once (three joins and a hash of a Path per frame were a third of pickling the records)
-_open: dict[tuple[str, int, str], BinaryIO] = {}
+# pass 0's spill files, kept open by the process writing them, by (spill root, topic, shard or -1, producer): a
+# place's Path is made once (three joins and a hash of a Path per frame were a third of pickling the records)
+_open: dict[tuple[str, str, int, str], BinaryIO] = {}
 
 
 def _spill_kept(spill: Spill, topic: str, shard: int, producer: str, records: list[StageRecord], order: int) -> None:
     """``_spill`` to the file of (topic, shard or -1 for a broadcast, producer), which this process keeps open
     (flushed by ``_flush_kept`` before a task returns)."""
-    handle = _open.get((topic, shard, producer))
+    place = (spill.name, topic, shard, producer)
+    handle = _open.get(place)
     if handle is None:
         path = spill.broadcast_file(topic, producer) if shard < 0 else spill.shard_file(topic, shard, producer)
-        handle = _open[(topic, shard, producer)] = open(path, "ab")  # noqa: SIM115 - closed by close_kept
+        handle = _open[place] = open(path, "ab")  # noqa: SIM115 - closed by close_kept
     dump_records(records, handle, order)
 
 
