@@ -158,11 +158,11 @@ class Inserter:
         self.seconds += time.perf_counter() - started
 
     def _flush(self, kind: str) -> None:
-        paths = self._files.pop(kind)
+        paths, rows = self._files.pop(kind), self._held.pop(kind)
         started = _process_cpu()
         self._insert_files(kind, paths)
         self.cpu[kind] = self.cpu.get(kind, 0.0) + _process_cpu() - started
-        self.rows += self._held.pop(kind)
+        self.rows += rows
         for path in paths:
             os.unlink(path)
         if self.embedded:
@@ -180,14 +180,7 @@ class Inserter:
             columns = ", ".join(f"`{c}`" for c, _ in spec)
             structure = ", ".join(f"`{c}` {'Int64' if t == TS else t}" for c, t in spec)
             select = ", ".join(f"fromUnixTimestamp64Micro(`{c}`, 'UTC')" if t == TS else f"`{c}`" for c, t in spec)
-            # several files as one path: the directory, then their names in braces (spill_root and the
-            # producers' names hold no pattern characters)
-            folder = os.path.dirname(paths[0])
-            names = [os.path.basename(path) for path in paths]
-            assert all(
-                os.path.dirname(path) == folder and "," not in name for path, name in zip(paths, names, strict=True)
-            )
-            path = os.path.join(folder, names[0] if len(names) == 1 else "{" + ",".join(names) + "}")
+            path = _one_path(paths)
             quoted = path.replace("\\", "\\\\").replace("'", "\\'")
             command(
                 self.sink.client,
@@ -211,12 +204,30 @@ class Inserter:
         )  # fmt: skip
 
 
+def _one_path(paths: list[str]) -> str:
+    """Files of one directory as one path for the engine's file(): the directory, then their names in braces.
+
+    A file missing from a list in braces is skipped without an error (one named alone is an error), so each is
+    checked here: rows counted as written are never silently not read.
+    """
+    folder = os.path.dirname(paths[0])
+    names = [os.path.basename(path) for path in paths]
+    for path, name in zip(paths, names, strict=True):
+        if os.path.dirname(path) != folder or _GLOB.search(name):
+            raise RuntimeError(f"rows file {path!r} cannot be named in a list of files for the engine")
+        if not os.path.isfile(path):
+            raise SinkError(f"rows file {path!r} is gone before its insert")
+    return os.path.join(folder, names[0] if len(names) == 1 else "{" + ",".join(names) + "}")
+
+
 def _typed(fields: list[bytes | None], spec: list[tuple[str, str]]) -> list[Any]:
     """A TabSeparated row's fields as the server insert takes them: bytes for strings, integers for the rest."""
     return [f if f is None or t == "String" else int(f) for f, (_, t) in zip(fields, spec, strict=True)]
 
 
-_GLOB = re.compile(r"[*?{}\[\]]")  # what ClickHouse's file() expands in a path (it has no escape for them)
+# what ClickHouse's file() expands in a path (it has no escape for them), and the comma, which a list of
+# files in braces cannot hold in its directory ("Unexpected ',' found in path")
+_GLOB = re.compile(r"[*?{}\[\],]")
 
 
 def _process_cpu() -> float:
@@ -236,7 +247,7 @@ def spill_root() -> Path:
         root.rmdir()
         where = "REELROI_REPLAY_SPILL_DIR" if base else "TMPDIR"
         raise ConfigError(
-            f"replay's spill directory {str(root.parent)!r} ({where}) holds one of * ? {{ }} [ ], which ClickHouse's "
+            f"replay's spill directory {str(root.parent)!r} ({where}) holds one of * ? {{ }} [ ] or a comma, which ClickHouse's "
             "file() reads as a pattern: choose another directory"
         )
     return root
